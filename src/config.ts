@@ -1,0 +1,214 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, parsed once at start-up.
+ * An invalid value stops the process with the full list of what is wrong
+ * (see `loadConfig`), never a stack trace.
+ */
+
+const optionalSecret = z
+  .string()
+  .transform((s) => s.trim())
+  .optional()
+  .transform((s) => (s === undefined || s === '' ? undefined : s));
+
+const optionalString = optionalSecret;
+
+const intFromEnv = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const boolFromEnv = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+function isIanaZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+  .transform((u) => u.replace(/\/+$/, ''));
+
+export const ROLES = ['all', 'web', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const CRM_TARGETS = ['salesforce', 'hubspot', 'dry-run'] as const;
+export type CrmTargetName = (typeof CRM_TARGETS)[number];
+
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    ROLE: z.enum(ROLES).default('all'),
+    PORT: intFromEnv(3000, 0, 65535),
+    HOST: z.string().default('0.0.0.0'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: optionalString.pipe(
+      z
+        .string()
+        .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must start with postgres:// or postgresql://')
+        .optional(),
+    ),
+    DATA_DIR: z.string().default('./data'),
+    DATABASE_POOL_SIZE: intFromEnv(10, 1, 200),
+
+    MAX_BODY_BYTES: intFromEnv(1024 * 1024, 1024, 64 * 1024 * 1024),
+    /** How many concurrent webhook inserts are gathered into one statement. */
+    INGEST_BATCH_MAX: intFromEnv(256, 1, 5000),
+
+    GENESYS_OCS_SECRET: optionalSecret,
+    ENREACH_SECRET: optionalSecret,
+    UCONTACT_SECRET: optionalSecret,
+    HCC_SECRET: optionalSecret,
+    HCC_BASIC_USER: optionalString,
+    HCC_BASIC_PASSWORD: optionalSecret,
+    HCC_TIMEZONE: z.string().default('UTC').refine(isIanaZone, 'must be an IANA time zone such as America/Chicago'),
+    WEBEX_CC_SECRET: optionalSecret,
+
+    MAPPINGS_DIR: z.string().default('./mappings'),
+    /** Default region for phone numbers written without a country code (ISO 3166 alpha-2). */
+    DEFAULT_PHONE_REGION: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'must be a two-letter ISO country code such as US')
+      .default('US'),
+    MAPPINGS_WATCH: boolFromEnv(true),
+
+    CRM_TARGET: z.enum(CRM_TARGETS).optional(),
+
+    SALESFORCE_LOGIN_URL: httpUrl.default('https://login.salesforce.com'),
+    SALESFORCE_CLIENT_ID: optionalString,
+    SALESFORCE_CLIENT_SECRET: optionalSecret,
+    SALESFORCE_REFRESH_TOKEN: optionalSecret,
+    SALESFORCE_USERNAME: optionalString,
+    SALESFORCE_PRIVATE_KEY: optionalSecret,
+    SALESFORCE_INSTANCE_URL: optionalString.pipe(httpUrl.optional()),
+    SALESFORCE_ACCESS_TOKEN: optionalSecret,
+    SALESFORCE_API_VERSION: z
+      .string()
+      .regex(/^\d+\.0$/, 'must look like 62.0')
+      .default('62.0'),
+    SALESFORCE_EXTERNAL_ID_FIELD: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a Salesforce field API name')
+      .default('Call_Sync_Id__c'),
+    /** What to do when a phone number matches several Contacts/Leads: link none, or the first by the tie-break. */
+    SALESFORCE_AMBIGUOUS_MATCH: z.enum(['none', 'first']).default('none'),
+
+    HUBSPOT_ACCESS_TOKEN: optionalSecret,
+    HUBSPOT_BASE_URL: httpUrl.default('https://api.hubapi.com'),
+    /** Unique-value call property used with batch/upsert; empty string disables upsert (search-before-create). */
+    HUBSPOT_ID_PROPERTY: z.string().default('call_sync_id'),
+    HUBSPOT_AMBIGUOUS_MATCH: z.enum(['none', 'first']).default('none'),
+
+    LOOKUP_CACHE_TTL_SECONDS: intFromEnv(900, 0, 7 * 24 * 3600),
+
+    SYNC_MAX_ATTEMPTS: intFromEnv(10, 1, 100),
+    SYNC_BACKOFF_BASE_MS: intFromEnv(5_000, 10, 3_600_000),
+    SYNC_BACKOFF_MAX_MS: intFromEnv(3_600_000, 1_000, 7 * 24 * 3_600_000),
+    SYNC_LEASE_SECONDS: intFromEnv(120, 5, 3600),
+    SYNC_POLL_MS: intFromEnv(5_000, 50, 600_000),
+    WORKER_CONCURRENCY: intFromEnv(4, 1, 64),
+    WORKER_SHUTDOWN_MS: intFromEnv(20_000, 0, 600_000),
+    RETENTION_DAYS: intFromEnv(30, 1, 3650),
+
+    ADMIN_TOKEN: optionalSecret.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  })
+  .superRefine((env, ctx) => {
+    if ((env.HCC_BASIC_USER === undefined) !== (env.HCC_BASIC_PASSWORD === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.HCC_BASIC_USER === undefined ? 'HCC_BASIC_USER' : 'HCC_BASIC_PASSWORD'],
+        message: 'HCC_BASIC_USER and HCC_BASIC_PASSWORD must be set together',
+      });
+    }
+    if (env.CRM_TARGET === 'hubspot' && env.HUBSPOT_ACCESS_TOKEN === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['HUBSPOT_ACCESS_TOKEN'], message: 'required when CRM_TARGET=hubspot' });
+    }
+    if (env.CRM_TARGET === 'salesforce' && salesforceAuthMode(env) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SALESFORCE_CLIENT_ID'],
+        message:
+          'CRM_TARGET=salesforce needs one way to authenticate: SALESFORCE_INSTANCE_URL + SALESFORCE_ACCESS_TOKEN, ' +
+          'SALESFORCE_CLIENT_ID + SALESFORCE_CLIENT_SECRET (+ SALESFORCE_REFRESH_TOKEN), ' +
+          'or SALESFORCE_CLIENT_ID + SALESFORCE_USERNAME + SALESFORCE_PRIVATE_KEY (JWT)',
+      });
+    }
+    if (env.SYNC_BACKOFF_BASE_MS > env.SYNC_BACKOFF_MAX_MS) {
+      ctx.addIssue({ code: 'custom', path: ['SYNC_BACKOFF_BASE_MS'], message: 'must not exceed SYNC_BACKOFF_MAX_MS' });
+    }
+  });
+
+export type SalesforceAuthMode = 'access-token' | 'refresh-token' | 'jwt' | 'client-credentials';
+
+/** Which Salesforce grant the configured variables select; the most specific wins. */
+export function salesforceAuthMode(env: {
+  SALESFORCE_CLIENT_ID?: string | undefined;
+  SALESFORCE_CLIENT_SECRET?: string | undefined;
+  SALESFORCE_REFRESH_TOKEN?: string | undefined;
+  SALESFORCE_USERNAME?: string | undefined;
+  SALESFORCE_PRIVATE_KEY?: string | undefined;
+  SALESFORCE_INSTANCE_URL?: string | undefined;
+  SALESFORCE_ACCESS_TOKEN?: string | undefined;
+}): SalesforceAuthMode | undefined {
+  if (env.SALESFORCE_CLIENT_ID && env.SALESFORCE_USERNAME && env.SALESFORCE_PRIVATE_KEY) return 'jwt';
+  if (env.SALESFORCE_CLIENT_ID && env.SALESFORCE_CLIENT_SECRET && env.SALESFORCE_REFRESH_TOKEN) return 'refresh-token';
+  if (env.SALESFORCE_CLIENT_ID && env.SALESFORCE_CLIENT_SECRET) return 'client-credentials';
+  if (env.SALESFORCE_INSTANCE_URL && env.SALESFORCE_ACCESS_TOKEN) return 'access-token';
+  return undefined;
+}
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  /** CRM_TARGET, or dry-run when no CRM is configured. */
+  crmTarget: CrmTargetName;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws ConfigError listing every bad variable. */
+export function parseConfig(source: Record<string, string | undefined> = process.env): Config {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      return `${name}: ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const env = result.data;
+  return { ...env, crmTarget: env.CRM_TARGET ?? 'dry-run' };
+}
+
+/** For entry points: parse or print the problems and exit 1. */
+export function loadConfigOrExit(source: Record<string, string | undefined> = process.env): Config {
+  try {
+    return parseConfig(source);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** A config for tests and tools: defaults plus overrides, validated the same way. */
+export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
+  return parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', MAPPINGS_WATCH: 'false', ...overrides });
+}

@@ -1,0 +1,228 @@
+import { mkdirSync, openSync, closeSync, writeFileSync, readFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import postgres from 'postgres';
+import * as schema from './schema';
+
+export type Schema = typeof schema;
+export type DrizzleDb = PgDatabase<PgQueryResultHKT, Schema>;
+
+/** A row as raw SQL returns it. */
+export type Row = Record<string, unknown>;
+
+/** Something raw SQL can run on: the pool, or one transaction. */
+export interface Queryable {
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+/**
+ * The database, whichever engine backs it: real Postgres through postgres.js
+ * when DATABASE_URL is set, embedded PGlite otherwise. Both speak the same SQL
+ * and run the same migrations; hot paths use raw SQL (`query`), the rest
+ * drizzle (`db`).
+ */
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  readonly db: DrizzleDb;
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribe to NOTIFY on a channel; returns the unsubscribe. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Run fn while holding a cluster-wide lock (a no-op lock on PGlite, which is single-process). */
+  withExclusiveLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl?: string | undefined;
+  dataDir?: string | undefined;
+  poolSize?: number;
+  /** PGlite only: keep everything in memory (tests). */
+  inMemory?: boolean;
+  /** PGlite only: use this instance (tests load a pre-migrated dump into one). */
+  pglite?: PGlite;
+  /** Postgres only: statement timeout so a stuck query cannot hold a webhook forever. */
+  statementTimeoutMs?: number;
+}
+
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
+  return openPglite(options);
+}
+
+const TIMESTAMPTZ_OID = 1184;
+
+function openPostgres(url: string, options: OpenOptions): Database {
+  const sql = postgres(url, {
+    max: options.poolSize ?? 10,
+    // Fail fast when the server is down so intake can answer 503 and the vendor retries.
+    connect_timeout: 5,
+    idle_timeout: 60,
+    onnotice: () => {},
+    connection: {
+      application_name: 'callsync',
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    },
+    // int8 (bigserial ids, count(*)) as JS numbers: our ids stay far below 2^53.
+    types: {
+      bigint: {
+        to: 20,
+        from: [20],
+        serialize: (x: number | bigint) => x.toString(),
+        parse: (x: string) => Number(x),
+      },
+    },
+  });
+  const db = drizzlePostgres(sql, { schema }) as unknown as DrizzleDb;
+  const run = async <T extends Row>(
+    q: postgres.Sql | postgres.TransactionSql,
+    text: string,
+    params: readonly unknown[] = [],
+  ): Promise<T[]> => {
+    const rows = await q.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+    // drizzle's postgres-js driver turns off postgres.js's timestamp parsing on
+    // the shared client (it maps dates itself), so raw results get strings.
+    // Give raw callers what PGlite gives them: Date objects.
+    const timestampColumns = rows.columns.filter((c) => c.type === TIMESTAMPTZ_OID).map((c) => c.name);
+    if (timestampColumns.length > 0) {
+      for (const row of rows as unknown as Row[]) {
+        for (const name of timestampColumns) {
+          const value = row[name];
+          if (typeof value === 'string') row[name] = new Date(value);
+        }
+      }
+    }
+    return rows as unknown as T[];
+  };
+
+  return {
+    kind: 'postgres',
+    db,
+    query: (text, params) => run(sql, text, params),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
+      sql.begin((tx) => fn({ query: (text, params) => run(tx, text, params) })) as Promise<T>,
+    async listen(channel, onNotify) {
+      const sub = await sql.listen(channel, (payload) => onNotify(payload));
+      return async () => {
+        await sub.unlisten();
+      };
+    },
+    async withExclusiveLock(key, fn) {
+      const conn = await sql.reserve();
+      try {
+        await conn.unsafe('SELECT pg_advisory_lock($1)', [key]);
+        try {
+          return await fn();
+        } finally {
+          await conn.unsafe('SELECT pg_advisory_unlock($1)', [key]);
+        }
+      } finally {
+        conn.release();
+      }
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(options: OpenOptions): Promise<Database> {
+  let releaseDirLock = () => {};
+  let client: PGlite;
+  if (options.pglite) {
+    client = options.pglite;
+  } else if (options.inMemory) {
+    client = new PGlite();
+  } else {
+    const dir = path.resolve(options.dataDir ?? './data', 'pglite');
+    mkdirSync(dir, { recursive: true });
+    releaseDirLock = lockDataDir(path.dirname(dir));
+    client = new PGlite(dir);
+  }
+  try {
+    await client.waitReady;
+  } catch (err) {
+    releaseDirLock();
+    throw err;
+  }
+  const db = drizzlePglite(client, { schema }) as unknown as DrizzleDb;
+  let lockQueue: Promise<unknown> = Promise.resolve();
+  const run = async <T extends Row>(
+    q: Pick<PGlite, 'query'>,
+    text: string,
+    params: readonly unknown[] = [],
+  ): Promise<T[]> => (await q.query<T>(text, params as unknown[])).rows;
+
+  return {
+    kind: 'pglite',
+    db,
+    query: (text, params) => run(client, text, params),
+    transaction: (fn) => client.transaction((tx) => fn({ query: (text, params) => run(tx, text, params) })),
+    async listen(channel, onNotify) {
+      const unsub = await client.listen(channel, onNotify);
+      return async () => {
+        await unsub();
+      };
+    },
+    // One process owns a PGlite directory (see lockDataDir): an in-process queue is enough.
+    withExclusiveLock: (_key, fn) => {
+      const run = lockQueue.then(fn);
+      lockQueue = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return run;
+    },
+    async close() {
+      try {
+        await client.close();
+      } finally {
+        releaseDirLock();
+      }
+    },
+  };
+}
+
+/**
+ * PGlite is an embedded, single-process database: two processes opening the
+ * same directory would corrupt it. A pid file refuses the second one clearly
+ * (and is taken over when the pid it names is gone, e.g. after kill -9).
+ */
+function lockDataDir(dir: string): () => void {
+  const lockPath = path.join(dir, 'pglite.pid');
+  const take = () => {
+    const fd = openSync(lockPath, 'wx');
+    writeFileSync(fd, String(process.pid));
+    closeSync(fd);
+  };
+  try {
+    take();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const holder = Number(readFileSync(lockPath, 'utf8').trim());
+    if (Number.isInteger(holder) && holder !== process.pid && processAlive(holder)) {
+      throw new Error(
+        `The embedded database in ${dir} is in use by process ${holder}. PGlite serves one process; ` +
+          'set DATABASE_URL to share a Postgres between processes (e.g. separate web and worker roles).',
+      );
+    }
+    unlinkSync(lockPath);
+    take();
+  }
+  return () => {
+    try {
+      if (readFileSync(lockPath, 'utf8').trim() === String(process.pid)) unlinkSync(lockPath);
+    } catch {
+      // already gone
+    }
+  };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,55 @@
+import type { Config } from '../config';
+
+export const SOURCE_NAMES = ['genesys-ocs', 'enreach', 'ucontact', 'hcc', 'webex-cc'] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+export function isSourceName(value: string): value is SourceName {
+  return (SOURCE_NAMES as readonly string[]).includes(value);
+}
+
+/** What the adapter sees of one webhook request. */
+export interface IncomingWebhook {
+  /** The body exactly as received (UTF-8). */
+  rawBody: string;
+  /** The body parsed; always a JSON object by the time an adapter sees it. */
+  json: Record<string, unknown>;
+  /** Lower-cased header names. */
+  headers: Record<string, string>;
+  /** Path parameters, e.g. HCC's `event`. */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  receivedAt: Date;
+}
+
+export type VerifyResult = { ok: true } | { ok: false; reason: string };
+
+/** How one event is filed in the outbox. */
+export interface EventIdentity {
+  eventType: string;
+  dedupeKey: string;
+  /** The call/interaction the event belongs to; null when the vendor gives none. */
+  callKey: string | null;
+  /** The vendor's time, parsed; null when missing or malformed. */
+  vendorTime: Date | null;
+  /** The vendor's time value exactly as sent. */
+  vendorTimeRaw: string | null;
+}
+
+/**
+ * One adapter per contact-center platform: who may post (verify), what the
+ * event is (identify) and which headers are safe to keep.
+ */
+export interface SourceAdapter {
+  readonly name: SourceName;
+  /** The vendor product, for logs and docs. */
+  readonly title: string;
+  /** The path parameter values this source accepts (HCC's event names), if it has one. */
+  readonly pathEvents?: readonly string[];
+  /** True when a credential is configured; a source without one answers 401 to everything. */
+  enabled(config: Config): boolean;
+  /** Checks the credential in constant time. Called before the body is parsed. */
+  verify(request: Omit<IncomingWebhook, 'json'>, config: Config, now: Date): VerifyResult;
+  identify(request: IncomingWebhook, config: Config): EventIdentity;
+  /** Lower-case names of headers worth keeping with the event; credentials are never listed. */
+  readonly keptHeaders: readonly string[];
+}
