@@ -68,6 +68,8 @@ export const envSchema = z
     GENESYS_OCS_SECRET: optionalSecret,
     ENREACH_SECRET: optionalSecret,
     UCONTACT_SECRET: optionalSecret,
+    /** uContact dates carry no zone either; read them in this IANA zone. */
+    UCONTACT_TIMEZONE: z.string().default('UTC').refine(isIanaZone, 'must be an IANA time zone such as America/Montevideo'),
     HCC_SECRET: optionalSecret,
     HCC_BASIC_USER: optionalString,
     HCC_BASIC_PASSWORD: optionalSecret,

@@ -85,7 +85,7 @@ function openPostgres(url: string, options: OpenOptions): Database {
     // drizzle's postgres-js driver turns off postgres.js's timestamp parsing on
     // the shared client (it maps dates itself), so raw results get strings.
     // Give raw callers what PGlite gives them: Date objects.
-    const timestampColumns = rows.columns.filter((c) => c.type === TIMESTAMPTZ_OID).map((c) => c.name);
+    const timestampColumns = (rows.columns ?? []).filter((c) => c.type === TIMESTAMPTZ_OID).map((c) => c.name);
     if (timestampColumns.length > 0) {
       for (const row of rows as unknown as Row[]) {
         for (const name of timestampColumns) {

@@ -21,6 +21,8 @@ export interface IncomingWebhook {
   receivedAt: Date;
 }
 
+export type UnverifiedWebhook = Omit<IncomingWebhook, 'json'> & { json: Record<string, unknown> | null };
+
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
 /** How one event is filed in the outbox. */
@@ -47,8 +49,12 @@ export interface SourceAdapter {
   readonly pathEvents?: readonly string[];
   /** True when a credential is configured; a source without one answers 401 to everything. */
   enabled(config: Config): boolean;
-  /** Checks the credential in constant time. Called before the body is parsed. */
-  verify(request: Omit<IncomingWebhook, 'json'>, config: Config, now: Date): VerifyResult;
+  /**
+   * Checks the credential in constant time. Runs before the body is
+   * validated (`json` is null when it is not a JSON object), so a caller
+   * without credentials learns nothing about what we accept.
+   */
+  verify(request: UnverifiedWebhook, config: Config, now: Date): VerifyResult;
   identify(request: IncomingWebhook, config: Config): EventIdentity;
   /** Lower-case names of headers worth keeping with the event; credentials are never listed. */
   readonly keptHeaders: readonly string[];

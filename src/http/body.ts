@@ -1,0 +1,75 @@
+import { AppError } from '../errors';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Reads the request body, refusing more than `maxBytes` without reading
+ * further: a declared Content-Length over the limit is refused before a byte
+ * is read, and a chunked body is cut off as soon as it passes the limit.
+ * Returns the exact text (a BOM is kept; invalid UTF-8 is refused).
+ */
+export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  let bytes: Uint8Array;
+  if (declared !== null) {
+    bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+  } else {
+    bytes = await readLimited(request, maxBytes);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new AppError('bad_request', 'the body is not valid UTF-8 text');
+  }
+}
+
+async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+function tooLarge(maxBytes: number): AppError {
+  return new AppError('payload_too_large', `the body is larger than the ${maxBytes}-byte limit (MAX_BODY_BYTES)`);
+}
+
+export type ParsedBody = { ok: true; json: Record<string, unknown> } | { ok: false; error: AppError };
+
+/** Parses a webhook body, which must be a JSON object. */
+export function parseJsonObject(text: string): ParsedBody {
+  // A UTF-8 BOM is harmless to a vendor and fatal to JSON.parse; the raw body keeps it.
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (source.trim() === '') return { ok: false, error: new AppError('not_json_object', 'the body is empty; expected a JSON object') };
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (err) {
+    const detail = err instanceof SyntaxError ? err.message : 'invalid JSON';
+    return { ok: false, error: new AppError('invalid_json', `the body is not valid JSON: ${detail}`) };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    return { ok: false, error: new AppError('not_json_object', `the body must be a JSON object, got ${kind}`) };
+  }
+  return { ok: true, json: value as Record<string, unknown> };
+}

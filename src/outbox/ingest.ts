@@ -1,0 +1,265 @@
+import type { Database } from '../db/client';
+import { classifyDbError, type DbFailure } from '../db/errors';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
+
+/** One webhook ready to be written to the outbox. */
+export interface NewEvent {
+  source: string;
+  eventType: string;
+  dedupeKey: string;
+  callKey: string;
+  vendorTime: Date | null;
+  vendorTimeRaw: string | null;
+  receivedAt: Date;
+  rawBody: string;
+  payload: Record<string, unknown>;
+  headers: Record<string, string>;
+  /** 'pending' to sync, 'ignored' to keep without syncing. */
+  status: 'pending' | 'ignored';
+}
+
+export type IngestOutcome = 'stored' | 'duplicate';
+
+export class IngestError extends Error {
+  constructor(
+    readonly failure: DbFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'IngestError';
+  }
+}
+
+/** The channel workers LISTEN on; intake notifies it when a call becomes due. */
+export const PENDING_CHANNEL = 'callsync_pending';
+
+/**
+ * Writes a batch of webhooks in ONE statement, so one round trip and one
+ * commit (one WAL flush) serve every request in the batch; that commit is
+ * what bounds a receiver doing one INSERT per request.
+ *
+ * - Input rows travel as a single json parameter (json_to_recordset), which
+ *   works the same on postgres.js and PGlite and has no parameter-count limit.
+ * - Rows are inserted in (source, dedupe_key) order and calls upserted in
+ *   (source, call_key) order: concurrent batches then take their locks in
+ *   the same order and cannot deadlock each other.
+ * - ON CONFLICT DO NOTHING on (source, dedupe_key) makes a re-delivery a
+ *   no-op; RETURNING tells which rows were new.
+ * - Each new syncable event bumps its call's `version` and makes the call
+ *   due (a call in retry backoff keeps its schedule; a failed or discarded
+ *   call gets a fresh retry budget, since new information may fix it).
+ * - pg_notify is queued inside the same statement, so workers wake exactly
+ *   when the batch commits. (A scalar subquery is an init-plan: evaluated
+ *   once, and only if a row is returned.)
+ */
+const INSERT_BATCH_SQL = `
+WITH input AS (
+  SELECT * FROM json_to_recordset($1::json) AS x(
+    source text, event_type text, dedupe_key text, call_key text,
+    vendor_time timestamptz, vendor_time_raw text, received_at timestamptz,
+    raw_body text, payload jsonb, headers jsonb, status text)
+),
+inserted AS (
+  INSERT INTO webhook_events
+    (source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body, payload, headers, status)
+  SELECT source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body, payload, headers, status
+  FROM input
+  ORDER BY source, dedupe_key
+  ON CONFLICT (source, dedupe_key) DO NOTHING
+  RETURNING source, dedupe_key, call_key, status, received_at
+),
+touched AS (
+  INSERT INTO call_syncs AS c (source, call_key, status, version, next_attempt_at, first_event_at, last_event_at)
+  SELECT source, call_key, 'pending', count(*), now(), min(received_at), max(received_at)
+  FROM inserted
+  WHERE status = 'pending'
+  GROUP BY source, call_key
+  ORDER BY source, call_key
+  ON CONFLICT (source, call_key) DO UPDATE SET
+    version = c.version + excluded.version,
+    status = 'pending',
+    attempts = CASE WHEN c.status IN ('failed', 'discarded') THEN 0 ELSE c.attempts END,
+    next_attempt_at = CASE WHEN c.status = 'pending' THEN c.next_attempt_at ELSE now() END,
+    last_event_at = GREATEST(c.last_event_at, excluded.last_event_at),
+    updated_at = now()
+  RETURNING 1
+)
+SELECT source, dedupe_key,
+       (SELECT pg_notify('${PENDING_CHANNEL}', '') FROM touched LIMIT 1) IS NULL AS notified
+FROM inserted
+`;
+
+interface Waiter {
+  event: NewEvent;
+  resolve: (outcome: IngestOutcome) => void;
+  reject: (err: IngestError) => void;
+}
+
+export interface IngestOptions {
+  /** Most webhooks per statement. */
+  maxBatch: number;
+  /** Statements in flight at once; requests arriving meanwhile form the next batch. */
+  maxInFlight: number;
+  /** Give up (and answer 503) when a write takes longer than this. */
+  timeoutMs: number;
+}
+
+/**
+ * Gathers the inserts of concurrent webhook requests into batches. A request
+ * resolves only after its batch has committed: a 200 to the vendor always
+ * means the event is durable.
+ */
+export class IngestQueue {
+  private queue: Waiter[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly database: Database,
+    private readonly options: IngestOptions,
+    private readonly logger: Logger,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  submit(event: NewEvent): Promise<IngestOutcome> {
+    return new Promise<IngestOutcome>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once everything submitted so far has been written or failed. */
+  async drain(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.options.maxInFlight) return;
+    this.scheduled = true;
+    // setImmediate lets every request parsed in this I/O turn join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight += 1;
+      void this.writeBatch(batch).finally(() => {
+        this.inFlight -= 1;
+        if (this.queue.length > 0) this.schedule();
+        else if (this.inFlight === 0) this.notifyIdle();
+      });
+    }
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private async writeBatch(batch: Waiter[]): Promise<void> {
+    this.metrics?.ingestBatchSize.observe(batch.length);
+    try {
+      const stored = await this.insertWithRetry(batch.map((w) => w.event));
+      resolveBatch(batch, stored);
+    } catch (err) {
+      const failure = err instanceof IngestError ? err.failure : classifyDbError(err);
+      if (failure === 'data' && batch.length > 1) {
+        // One row the database refuses must not fail its neighbours (they
+        // would be retried together forever): write them one by one.
+        await Promise.all(batch.map((waiter) => this.writeBatch([waiter])));
+        return;
+      }
+      const error =
+        err instanceof IngestError ? err : new IngestError(failure, `could not store the event: ${messageOf(err)}`, { cause: err });
+      if (failure !== 'unavailable') this.logger.error({ err, batch: batch.length }, 'outbox insert failed');
+      for (const waiter of batch) waiter.reject(error);
+    }
+  }
+
+  private async insertWithRetry(events: NewEvent[]): Promise<Set<string>> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.insert(events);
+      } catch (err) {
+        // A deadlock with a worker's update is resolved by Postgres aborting
+        // one side; running the batch again is safe (ON CONFLICT DO NOTHING).
+        if (classifyDbError(err) === 'serialization' && attempt < 3) continue;
+        throw err;
+      }
+    }
+  }
+
+  private async insert(events: NewEvent[]): Promise<Set<string>> {
+    const rows = events.map((e) => {
+      // Only a \u escape in the body can smuggle in a NUL or a lone surrogate.
+      const clean = e.rawBody.includes('\\u') ? jsonbSafe : <T>(v: T) => v;
+      return {
+        source: e.source,
+        event_type: clean(e.eventType),
+        dedupe_key: clean(e.dedupeKey),
+        call_key: clean(e.callKey),
+        vendor_time: e.vendorTime?.toISOString() ?? null,
+        vendor_time_raw: e.vendorTimeRaw === null ? null : clean(e.vendorTimeRaw),
+        received_at: e.receivedAt.toISOString(),
+        raw_body: e.rawBody,
+        payload: clean(e.payload),
+        headers: e.headers,
+        status: e.status,
+      };
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new IngestError('unavailable', `the database did not answer within ${this.options.timeoutMs} ms`)),
+        this.options.timeoutMs,
+      );
+    });
+    try {
+      const result = await Promise.race([
+        this.database.query<{ source: string; dedupe_key: string }>(INSERT_BATCH_SQL, [JSON.stringify(rows)]),
+        timeout,
+      ]);
+      return new Set(result.map((r) => `${r.source}\u0000${r.dedupe_key}`));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** The first request of a key in the batch stored it if the database says so; any other is a duplicate. */
+function resolveBatch(batch: Waiter[], stored: Set<string>): void {
+  for (const waiter of batch) {
+    const key = `${waiter.event.source}\u0000${waiter.event.dedupeKey}`;
+    if (stored.delete(key)) waiter.resolve('stored');
+    else waiter.resolve('duplicate');
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Postgres text and jsonb cannot hold U+0000, and jsonb refuses lone UTF-16
+ * surrogates, yet both are valid in JSON (as \u0000, \ud800). The parsed copy
+ * gets U+FFFD in their place; raw_body keeps the exact bytes.
+ */
+export function jsonbSafe<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(/\u0000/g, '\uFFFD').toWellFormed() as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => jsonbSafe(v)) as T;
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[jsonbSafe(k)] = jsonbSafe(v);
+    return out as T;
+  }
+  return value;
+}

@@ -1,0 +1,38 @@
+import { bodyHashKey, parseVendorTime, safeEqual, stringField } from './common';
+import type { SourceAdapter } from './types';
+
+/** Events about a callback request rather than a call: their key is the request. */
+const CALLBACK_EVENTS = new Set(['CallbackChanged']);
+
+/**
+ * Enreach (formerly Benemen) webhooks (seed 001). The configured Secret comes
+ * back in X-Benemen-Token; `Id` is the event instance id the document tells
+ * receivers to deduplicate on. Timestamps are .NET DateTimes without a zone: UTC.
+ */
+export const enreach: SourceAdapter = {
+  name: 'enreach',
+  title: 'Enreach (Benemen) webhooks',
+  keptHeaders: ['content-type', 'user-agent', 'x-benemen-event'],
+  enabled: (config) => config.ENREACH_SECRET !== undefined,
+  verify(request, config) {
+    const secret = config.ENREACH_SECRET;
+    if (secret === undefined) return { ok: false, reason: 'ENREACH_SECRET is not configured' };
+    return safeEqual(request.headers['x-benemen-token'], secret)
+      ? { ok: true }
+      : { ok: false, reason: 'missing or wrong X-Benemen-Token header' };
+  },
+  identify(request) {
+    const body = request.json;
+    const eventType = stringField(request.headers['x-benemen-event']) ?? stringField(body.EventType) ?? 'Unknown';
+    const callKey = CALLBACK_EVENTS.has(eventType)
+      ? (stringField(body.CallBackId) ?? stringField(body.CallId))
+      : stringField(body.CallId);
+    return {
+      eventType,
+      dedupeKey: stringField(body.Id) ?? bodyHashKey(request.rawBody),
+      callKey,
+      vendorTime: parseVendorTime(body.Timestamp, 'UTC'),
+      vendorTimeRaw: stringField(body.Timestamp),
+    };
+  },
+};

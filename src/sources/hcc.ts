@@ -1,0 +1,47 @@
+import { basicCredentials, parseVendorTime, safeEqual, sha256Hex, stringField } from './common';
+import type { SourceAdapter } from './types';
+
+export const HCC_EVENTS = ['call-created', 'call-ended', 'call-saved', 'regulation-f-declined'] as const;
+
+/**
+ * Intelligent Contacts Hosted Contact Center webhooks (seed 003). The body
+ * does not name its event, so each event is configured with its own URL.
+ * HCC offers "API Key Authentication" (x-api-key) or Basic. Its bodies have
+ * no event id and the same call_id recurs across events, so the dedupe key
+ * is (event, call_id, body hash): a re-delivery matches, the next event of
+ * the call does not.
+ */
+export const hcc: SourceAdapter = {
+  name: 'hcc',
+  title: 'Intelligent Contacts HCC webhooks',
+  pathEvents: HCC_EVENTS,
+  keptHeaders: ['content-type', 'user-agent'],
+  enabled: (config) => config.HCC_SECRET !== undefined || config.HCC_BASIC_USER !== undefined,
+  verify(request, config) {
+    if (config.HCC_SECRET === undefined && config.HCC_BASIC_USER === undefined) {
+      return { ok: false, reason: 'neither HCC_SECRET nor HCC_BASIC_USER is configured' };
+    }
+    // Evaluate both so timing does not reveal which scheme is configured.
+    const keyOk = config.HCC_SECRET !== undefined && safeEqual(request.headers['x-api-key'], config.HCC_SECRET);
+    const basic = basicCredentials(request.headers.authorization);
+    const basicOk =
+      config.HCC_BASIC_USER !== undefined &&
+      config.HCC_BASIC_PASSWORD !== undefined &&
+      basic !== null &&
+      safeEqual(basic.user, config.HCC_BASIC_USER) &&
+      safeEqual(basic.password, config.HCC_BASIC_PASSWORD);
+    return keyOk || basicOk ? { ok: true } : { ok: false, reason: 'missing or wrong x-api-key or Basic credentials' };
+  },
+  identify(request, config) {
+    const body = request.json;
+    const event = request.params.event ?? 'unknown';
+    const callId = stringField(body.call_id);
+    return {
+      eventType: event,
+      dedupeKey: `${event}:${callId ?? '-'}:${sha256Hex(request.rawBody)}`,
+      callKey: callId,
+      vendorTime: parseVendorTime(body.call_date, config.HCC_TIMEZONE),
+      vendorTimeRaw: stringField(body.call_date),
+    };
+  },
+};

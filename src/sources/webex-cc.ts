@@ -1,0 +1,57 @@
+import { bodyHashKey, hmacSha256Hex, parseEpochMillis, safeEqual, stringField } from './common';
+import type { SourceAdapter } from './types';
+
+/** How far X-WebExCC-Timestamp may be from our clock, either way. */
+export const WEBEX_TIMESTAMP_TOLERANCE_MS = 5 * 60 * 1000;
+
+/**
+ * Webex Contact Center subscription webhooks (CloudEvents envelope; seed 004).
+ * X-WebexCC-Signature is the hex HMAC-SHA256 of the raw body. v2 deliveries
+ * add X-WebExCC-Timestamp, which must equal the body's comciscotimestamp and
+ * be fresh, so a captured delivery cannot be replayed later.
+ *
+ * Dedupe is the envelope id, qualified by the event type: the post in seed 004
+ * shows one "WebhookID" on a task:connect, a task:parked and agent state
+ * changes of the same moment, and losing a task:parked as a "duplicate" would
+ * lose a lifecycle step. A true re-delivery repeats both, so it still matches.
+ */
+export const webexCc: SourceAdapter = {
+  name: 'webex-cc',
+  title: 'Webex Contact Center webhooks',
+  keptHeaders: ['content-type', 'user-agent', 'x-webexcc-timestamp', 'x-webexcc-webhook-version'],
+  enabled: (config) => config.WEBEX_CC_SECRET !== undefined,
+  verify(request, config, now) {
+    const secret = config.WEBEX_CC_SECRET;
+    if (secret === undefined) return { ok: false, reason: 'WEBEX_CC_SECRET is not configured' };
+    const signature = request.headers['x-webexcc-signature']?.trim().toLowerCase();
+    if (!safeEqual(signature, hmacSha256Hex(secret, request.rawBody))) {
+      return { ok: false, reason: 'missing or wrong X-WebexCC-Signature' };
+    }
+    const headerTimestamp = request.headers['x-webexcc-timestamp'];
+    if (headerTimestamp !== undefined) {
+      const sent = Number(headerTimestamp.trim());
+      if (!Number.isFinite(sent)) return { ok: false, reason: 'X-WebExCC-Timestamp is not epoch milliseconds' };
+      const bodyTimestamp = request.json ? Number(request.json.comciscotimestamp) : NaN;
+      if (request.json !== null && bodyTimestamp !== sent) {
+        return { ok: false, reason: 'X-WebExCC-Timestamp does not match the body comciscotimestamp' };
+      }
+      if (Math.abs(now.getTime() - sent) > WEBEX_TIMESTAMP_TOLERANCE_MS) {
+        return { ok: false, reason: 'X-WebExCC-Timestamp is more than 5 minutes from now' };
+      }
+    }
+    return { ok: true };
+  },
+  identify(request) {
+    const body = request.json;
+    const data = typeof body.data === 'object' && body.data !== null ? (body.data as Record<string, unknown>) : {};
+    const type = stringField(body.type) ?? 'unknown';
+    const id = stringField(body.id);
+    return {
+      eventType: type,
+      dedupeKey: id ? `${type}:${id}` : bodyHashKey(request.rawBody),
+      callKey: stringField(data.taskId),
+      vendorTime: parseEpochMillis(data.createdTime),
+      vendorTimeRaw: stringField(data.createdTime),
+    };
+  },
+};
