@@ -110,14 +110,23 @@ export const envSchema = z
     /** Unique-value call property used with batch/upsert; empty string disables upsert (search-before-create). */
     HUBSPOT_ID_PROPERTY: z.string().default('call_sync_id'),
     HUBSPOT_AMBIGUOUS_MATCH: z.enum(['none', 'first']).default('none'),
+    /**
+     * Whether HUBSPOT_ID_PROPERTY has "unique values" set in the portal. When false the
+     * target searches that property before creating (no batch/upsert).
+     */
+    HUBSPOT_ID_PROPERTY_UNIQUE: boolFromEnv(true),
 
     LOOKUP_CACHE_TTL_SECONDS: intFromEnv(900, 0, 7 * 24 * 3600),
+    /** Upper bound on one CRM write (all its requests, lookups included). */
+    CRM_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
 
     SYNC_MAX_ATTEMPTS: intFromEnv(10, 1, 100),
     SYNC_BACKOFF_BASE_MS: intFromEnv(5_000, 10, 3_600_000),
     SYNC_BACKOFF_MAX_MS: intFromEnv(3_600_000, 1_000, 7 * 24 * 3_600_000),
     SYNC_LEASE_SECONDS: intFromEnv(120, 5, 3600),
     SYNC_POLL_MS: intFromEnv(5_000, 50, 600_000),
+    /** After a part-full batch, wait this long so the next CRM request carries more calls. */
+    SYNC_BATCH_WAIT_MS: intFromEnv(200, 0, 10_000),
     WORKER_CONCURRENCY: intFromEnv(4, 1, 64),
     WORKER_SHUTDOWN_MS: intFromEnv(20_000, 0, 600_000),
     RETENTION_DAYS: intFromEnv(30, 1, 3650),

@@ -1,0 +1,288 @@
+import type { Database, Queryable } from '../db/client';
+import type { JsonValue, StoredEvent } from '../mapping/types';
+import type { SourceName } from '../sources/types';
+
+/** A call the worker has leased. */
+export interface ClaimedCall {
+  id: number;
+  source: SourceName;
+  callKey: string;
+  /** The version (event count) seen at claim time; see completeSyncs. */
+  version: number;
+  attempts: number;
+  crmId: string | null;
+  crmFollowupId: string | null;
+  lastEventAt: Date;
+}
+
+/**
+ * Claims up to `limit` due calls for this worker.
+ *
+ * Why this shape:
+ * - FOR UPDATE SKIP LOCKED lets N workers claim at once without waiting on
+ *   each other or claiming the same call; the row locks last only for this
+ *   one statement (autocommit), never across a CRM request.
+ * - What keeps other workers away during the CRM request is the lease
+ *   (locked_until). A worker killed with -9 simply lets it expire, and the
+ *   call is claimed again; writes are upserts by external id, so the second
+ *   sync updates rather than duplicates.
+ * - A call is claimed whole: its events are folded and written together, so
+ *   no two workers ever sync the same call at once, and a failing call never
+ *   holds up another.
+ * - Due order (next_attempt_at, id) is served by the partial index
+ *   call_syncs_due.
+ */
+const CLAIM_SQL = `
+UPDATE call_syncs c
+SET locked_by = $1,
+    locked_until = now() + make_interval(secs => $2),
+    claimed_version = c.version,
+    updated_at = now()
+FROM (
+  SELECT id FROM call_syncs
+  WHERE status = 'pending'
+    AND next_attempt_at <= now()
+    AND (locked_until IS NULL OR locked_until < now())
+  ORDER BY next_attempt_at, id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED
+) due
+WHERE c.id = due.id
+RETURNING c.id, c.source, c.call_key, c.version, c.attempts, c.crm_id, c.crm_followup_id, c.last_event_at
+`;
+
+export async function claimCalls(
+  db: Queryable,
+  options: { workerId: string; leaseSeconds: number; limit: number },
+): Promise<ClaimedCall[]> {
+  const rows = await db.query<{
+    id: number;
+    source: SourceName;
+    call_key: string;
+    version: number;
+    attempts: number;
+    crm_id: string | null;
+    crm_followup_id: string | null;
+    last_event_at: Date;
+  }>(CLAIM_SQL, [options.workerId, options.leaseSeconds, options.limit]);
+  return rows.map((r) => ({
+    id: r.id,
+    source: r.source,
+    callKey: r.call_key,
+    version: r.version,
+    attempts: r.attempts,
+    crmId: r.crm_id,
+    crmFollowupId: r.crm_followup_id,
+    lastEventAt: r.last_event_at,
+  }));
+}
+
+/**
+ * The syncable events of the given calls, oldest first. Ignored event types
+ * (status 'ignored') are not part of any activity; discarded ones are kept
+ * out too. One query for the whole batch, served by webhook_events_call.
+ */
+const LOAD_EVENTS_SQL = `
+SELECT e.id, e.source, e.event_type, e.dedupe_key, e.call_key, e.vendor_time, e.vendor_time_raw,
+       e.received_at, e.payload, e.headers
+FROM webhook_events e
+JOIN json_to_recordset($1::json) AS k(source text, call_key text)
+  ON e.source = k.source AND e.call_key = k.call_key
+WHERE e.status IN ('pending', 'synced', 'failed')
+ORDER BY e.id
+`;
+
+export async function loadEvents(
+  db: Queryable,
+  calls: ReadonlyArray<{ source: SourceName; callKey: string }>,
+): Promise<Map<string, StoredEvent[]>> {
+  const rows = await db.query<{
+    id: number;
+    source: SourceName;
+    event_type: string;
+    dedupe_key: string;
+    call_key: string;
+    vendor_time: Date | null;
+    vendor_time_raw: string | null;
+    received_at: Date;
+    payload: Record<string, unknown>;
+    headers: Record<string, string>;
+  }>(LOAD_EVENTS_SQL, [JSON.stringify(calls.map((c) => ({ source: c.source, call_key: c.callKey })))]);
+  const byCall = new Map<string, StoredEvent[]>();
+  for (const r of rows) {
+    const key = callMapKey(r.source, r.call_key);
+    let list = byCall.get(key);
+    if (!list) byCall.set(key, (list = []));
+    list.push({
+      id: r.id,
+      source: r.source,
+      eventType: r.event_type,
+      dedupeKey: r.dedupe_key,
+      callKey: r.call_key,
+      vendorTime: r.vendor_time,
+      vendorTimeRaw: r.vendor_time_raw,
+      receivedAt: r.received_at,
+      payload: r.payload,
+      headers: r.headers,
+    });
+  }
+  return byCall;
+}
+
+export function callMapKey(source: string, callKey: string): string {
+  return `${source}\u0000${callKey}`;
+}
+
+/** How one attempt on one call ended. */
+export interface SyncCompletion {
+  id: number;
+  source: SourceName;
+  callKey: string;
+  claimedVersion: number;
+  /** The newest event folded in: events up to it are marked with the outcome. */
+  maxEventId: number;
+  outcome: 'synced' | 'retry' | 'failed';
+  /** 1-based number of this attempt. */
+  attempt: number;
+  target: string;
+  startedAt: Date;
+  /** synced: the CRM ids. */
+  crmId?: string | null;
+  crmFollowupId?: string | null;
+  activity?: JsonValue;
+  crmPayload?: JsonValue;
+  /** retry: when to try again. */
+  nextAttemptAt?: Date;
+  /** Whether this attempt counts against SYNC_MAX_ATTEMPTS (a quota pause does not). */
+  countsAsAttempt: boolean;
+  errorKind?: string;
+  error?: string;
+  httpStatus?: number | null;
+  crmResponse?: JsonValue;
+}
+
+/**
+ * Records the outcome of a batch of attempts in one statement.
+ *
+ * Why this shape:
+ * - `locked_by = $worker` makes a completion a no-op when this worker's lease
+ *   expired and another worker took the call: the newer sync owns the row.
+ * - A call is only 'synced' when its version is still the one claimed: an
+ *   event that arrived during the CRM request leaves it 'pending' and due
+ *   now, so the late event is folded into the next sync instead of lost.
+ * - The call rows are locked in (source, call_key) order, the same order
+ *   intake's upsert uses, so the two cannot deadlock.
+ * - The events folded in (id <= max_event_id) mirror the call's outcome, and
+ *   every attempt lands in sync_attempts for the admin's history.
+ */
+const COMPLETE_SQL = `
+WITH input AS (
+  SELECT * FROM json_to_recordset($2::json) AS x(
+    id bigint, claimed_version int, max_event_id bigint, outcome text, attempt int, target text, started_at timestamptz,
+    crm_id text, crm_followup_id text, activity jsonb, crm_payload jsonb, next_attempt_at timestamptz,
+    counts boolean, error_kind text, error text, http_status int, crm_response jsonb)
+),
+locked AS (
+  SELECT c.id FROM call_syncs c JOIN input i ON i.id = c.id
+  WHERE c.locked_by = $1
+  ORDER BY c.source, c.call_key
+  FOR UPDATE OF c
+),
+updated AS (
+  UPDATE call_syncs c SET
+    status = CASE
+      WHEN i.outcome = 'synced' AND c.version = i.claimed_version THEN 'synced'
+      WHEN i.outcome = 'failed' AND c.version = i.claimed_version THEN 'failed'
+      ELSE 'pending' END,
+    attempts = CASE
+      WHEN i.outcome = 'synced' THEN 0
+      WHEN i.counts THEN c.attempts + 1
+      ELSE c.attempts END,
+    next_attempt_at = CASE WHEN i.outcome = 'retry' THEN i.next_attempt_at ELSE now() END,
+    synced_version = CASE WHEN i.outcome = 'synced' THEN i.claimed_version ELSE c.synced_version END,
+    synced_at = CASE WHEN i.outcome = 'synced' THEN now() ELSE c.synced_at END,
+    target = i.target,
+    crm_id = COALESCE(i.crm_id, c.crm_id),
+    crm_followup_id = COALESCE(i.crm_followup_id, c.crm_followup_id),
+    activity = COALESCE(i.activity, c.activity),
+    crm_payload = COALESCE(i.crm_payload, c.crm_payload),
+    last_error = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error END,
+    last_error_kind = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error_kind END,
+    last_http_status = i.http_status,
+    last_response = i.crm_response,
+    locked_by = NULL,
+    locked_until = NULL,
+    updated_at = now()
+  FROM input i, locked l
+  WHERE c.id = i.id AND l.id = c.id
+  RETURNING c.id, c.source, c.call_key, c.status, c.attempts, c.next_attempt_at, c.last_error
+),
+events AS (
+  UPDATE webhook_events e SET
+    status = CASE WHEN u.status = 'failed' THEN 'failed' WHEN i.outcome = 'synced' THEN 'synced' ELSE 'pending' END,
+    attempts = e.attempts + 1,
+    next_attempt_at = CASE WHEN u.status = 'pending' AND i.outcome <> 'synced' THEN u.next_attempt_at ELSE NULL END,
+    last_error = CASE WHEN i.outcome = 'synced' THEN NULL ELSE u.last_error END
+  FROM updated u JOIN input i ON i.id = u.id
+  WHERE e.source = u.source AND e.call_key = u.call_key AND e.id <= i.max_event_id
+    AND e.status IN ('pending', 'failed', 'synced')
+  RETURNING 1
+),
+attempts AS (
+  INSERT INTO sync_attempts (call_sync_id, attempt, target, worker_id, started_at, outcome, error_kind, error, http_status, crm_response)
+  SELECT u.id, i.attempt, i.target, $1, i.started_at,
+         CASE WHEN i.outcome = 'retry' AND u.status = 'failed' THEN 'failed' ELSE i.outcome END,
+         i.error_kind, i.error, i.http_status, i.crm_response
+  FROM updated u JOIN input i ON i.id = u.id
+  RETURNING 1
+)
+SELECT u.id, u.status, u.attempts FROM updated u
+`;
+
+export type CompletionResult = {
+  id: number;
+  status: string;
+  attempts: number;
+};
+
+export async function completeSyncs(
+  db: Queryable,
+  workerId: string,
+  completions: SyncCompletion[],
+): Promise<CompletionResult[]> {
+  if (completions.length === 0) return [];
+  const input = completions.map((c) => ({
+    id: c.id,
+    claimed_version: c.claimedVersion,
+    max_event_id: c.maxEventId,
+    outcome: c.outcome,
+    attempt: c.attempt,
+    target: c.target,
+    started_at: c.startedAt.toISOString(),
+    crm_id: c.crmId ?? null,
+    crm_followup_id: c.crmFollowupId ?? null,
+    activity: c.activity ?? null,
+    crm_payload: c.crmPayload ?? null,
+    next_attempt_at: c.nextAttemptAt?.toISOString() ?? null,
+    counts: c.countsAsAttempt,
+    error_kind: c.errorKind ?? null,
+    error: c.error ?? null,
+    http_status: c.httpStatus ?? null,
+    crm_response: c.crmResponse ?? null,
+  }));
+  return db.query<CompletionResult>(COMPLETE_SQL, [workerId, JSON.stringify(input)]);
+}
+
+/**
+ * Gives leases back without an attempt (shutdown before the CRM was called):
+ * the calls are due again at once for another worker.
+ */
+export async function releaseCalls(db: Queryable, workerId: string, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `UPDATE call_syncs SET locked_by = NULL, locked_until = NULL, updated_at = now()
+     WHERE id = ANY($2::bigint[]) AND locked_by = $1`,
+    [workerId, `{${ids.join(',')}}`],
+  );
+}
+

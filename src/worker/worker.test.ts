@@ -1,0 +1,337 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { testConfig } from '../config';
+import { SyncError } from '../crm/types';
+import { createLogger } from '../log';
+import { MappingError, type CallActivity, type MappingSet, type StoredEvent } from '../mapping/types';
+import { Metrics } from '../metrics';
+import { IngestQueue, type NewEvent } from '../outbox/ingest';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { MemoryTarget, transient } from '../../test/helpers/memory-target';
+import { SyncWorker, type WorkerConfig } from './worker';
+
+/**
+ * The worker's mechanics with a stub mapping (one field per event type seen)
+ * and an interface-level target. The real mappings and CRM targets are
+ * exercised end to end in test/sync.e2e.test.ts.
+ */
+const stubMappings: MappingSet = {
+  classify: () => 'sync',
+  async fold(source, callKey, events) {
+    if (events.some((e) => (e.payload as { poison?: boolean }).poison)) throw new MappingError('field "x": boom');
+    return activityOf(source, callKey, events);
+  },
+  async toCrm(activity) {
+    return [
+      {
+        kind: 'activity',
+        object: 'Task',
+        externalId: activity.externalId,
+        fields: { Subject: activity.notes, CallObject: activity.callKey },
+        createOnly: ['TaskSubtype'],
+        lookups: {},
+      },
+    ];
+  },
+};
+
+function activityOf(source: StoredEvent['source'], callKey: string, events: StoredEvent[]): CallActivity {
+  const sorted = [...events].sort((a, b) => a.id - b.id);
+  return {
+    source,
+    callKey,
+    externalId: `${source}:${callKey}`,
+    direction: null,
+    customerNumber: null,
+    companyNumber: null,
+    agentId: null,
+    agentEmail: null,
+    agentName: null,
+    queue: null,
+    campaign: null,
+    startedAt: null,
+    answeredAt: null,
+    endedAt: null,
+    durationSeconds: null,
+    talkSeconds: null,
+    holdSeconds: null,
+    wrapSeconds: null,
+    dispositionCode: null,
+    dispositionLabel: null,
+    outcome: null,
+    recordingUrl: null,
+    notes: sorted.map((e) => e.eventType).join(','),
+    final: false,
+    callback: null,
+    custom: {},
+    eventIds: sorted.map((e) => e.id),
+  };
+}
+
+function workerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {
+  const c = testConfig();
+  return {
+    SYNC_MAX_ATTEMPTS: 3,
+    SYNC_BACKOFF_BASE_MS: 60_000,
+    SYNC_BACKOFF_MAX_MS: 3_600_000,
+    SYNC_LEASE_SECONDS: c.SYNC_LEASE_SECONDS,
+    SYNC_POLL_MS: 60_000,
+    SYNC_BATCH_WAIT_MS: 0,
+    WORKER_CONCURRENCY: 2,
+    WORKER_SHUTDOWN_MS: 2_000,
+    ...overrides,
+  };
+}
+
+describe.each(testDbKinds())('sync worker on %s', (kind) => {
+  let testDb: TestDatabase;
+  let ingest: IngestQueue;
+  let target: MemoryTarget;
+  let metrics: Metrics;
+  const logger = createLogger({ level: 'silent' });
+  const workers: SyncWorker[] = [];
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await testDb.drop();
+  });
+  beforeEach(async () => {
+    await testDb.database.query('TRUNCATE webhook_events, call_syncs, sync_attempts RESTART IDENTITY CASCADE');
+    metrics = new Metrics();
+    ingest = new IngestQueue(testDb.database, { maxBatch: 500, maxInFlight: 2, timeoutMs: 5_000 }, logger, metrics);
+    target = new MemoryTarget();
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop(1_000)));
+  });
+
+  function worker(overrides: Partial<WorkerConfig> = {}, extra: { target?: MemoryTarget; mappings?: MappingSet } = {}): SyncWorker {
+    const w = new SyncWorker({
+      database: testDb.database,
+      mappings: { current: () => extra.mappings ?? stubMappings },
+      target: extra.target ?? target,
+      config: workerConfig(overrides),
+      logger,
+      metrics,
+    });
+    workers.push(w);
+    return w;
+  }
+
+  let seq = 0;
+  function event(callKey: string, eventType: string, payload: Record<string, unknown> = {}): NewEvent {
+    seq += 1;
+    const body = { callKey, eventType, seq, ...payload };
+    return {
+      source: 'hcc',
+      eventType,
+      dedupeKey: `${eventType}:${callKey}:${seq}`,
+      callKey,
+      vendorTime: null,
+      vendorTimeRaw: null,
+      receivedAt: new Date(),
+      rawBody: JSON.stringify(body),
+      payload: body,
+      headers: {},
+      status: 'pending',
+    };
+  }
+
+  const callRow = async (callKey: string) =>
+    (
+      await testDb.database.query<{
+        status: string;
+        attempts: number;
+        next_attempt_at: Date;
+        crm_id: string | null;
+        last_error: string | null;
+        last_error_kind: string | null;
+        last_http_status: number | null;
+        last_response: unknown;
+        locked_by: string | null;
+        activity: { notes: string } | null;
+        crm_payload: unknown;
+      }>('SELECT * FROM call_syncs WHERE call_key = $1', [callKey])
+    )[0];
+  const eventStatuses = async (callKey: string) =>
+    (await testDb.database.query<{ status: string }>('SELECT status FROM webhook_events WHERE call_key = $1 ORDER BY id', [callKey])).map(
+      (r) => r.status,
+    );
+  const attemptsOf = async (callKey: string) =>
+    testDb.database.query<{ attempt: number; outcome: string; error_kind: string | null; http_status: number | null }>(
+      `SELECT a.attempt, a.outcome, a.error_kind, a.http_status FROM sync_attempts a JOIN call_syncs c ON c.id = a.call_sync_id
+       WHERE c.call_key = $1 ORDER BY a.id`,
+      [callKey],
+    );
+
+  it('folds all events of a call into one record, created once and updated in place', async () => {
+    await Promise.all([ingest.submit(event('c1', 'call-created')), ingest.submit(event('c1', 'call-ended')), ingest.submit(event('c2', 'call-created'))]);
+    const w = worker();
+    expect(await w.runOnce()).toBe(2);
+    expect(target.batches).toEqual([['hcc:c1', 'hcc:c2']]);
+    expect(target.records.get('hcc:c1')?.fields.Subject).toBe('call-created,call-ended');
+    expect(await callRow('c1')).toMatchObject({ status: 'synced', attempts: 0, crm_id: target.records.get('hcc:c1')?.id, locked_by: null });
+    expect(await eventStatuses('c1')).toEqual(['synced', 'synced']);
+
+    await ingest.submit(event('c1', 'call-saved'));
+    expect(await w.runOnce()).toBe(1);
+    expect(target.records.get('hcc:c1')).toMatchObject({ fields: { Subject: 'call-created,call-ended,call-saved' }, writes: 2 });
+    expect(target.records.size).toBe(2);
+    expect(await attemptsOf('c1')).toEqual([
+      { attempt: 1, outcome: 'synced', error_kind: null, http_status: null },
+      { attempt: 1, outcome: 'synced', error_kind: null, http_status: null },
+    ]);
+  });
+
+  it('folds an event that arrives during the CRM write into a second sync', async () => {
+    await ingest.submit(event('late', 'call-created'));
+    target.inject(async () => {
+      await ingest.submit(event('late', 'call-saved'));
+      return undefined;
+    });
+    const w = worker();
+    await w.runOnce();
+    expect(target.records.get('hcc:late')?.fields.Subject).toBe('call-created');
+    expect(await callRow('late')).toMatchObject({ status: 'pending' });
+    expect(await eventStatuses('late')).toEqual(['synced', 'pending']);
+    await w.runOnce();
+    expect(target.records.get('hcc:late')?.fields.Subject).toBe('call-created,call-saved');
+    expect(await callRow('late')).toMatchObject({ status: 'synced' });
+    expect(await eventStatuses('late')).toEqual(['synced', 'synced']);
+  });
+
+  it('retries a transient failure in process, then succeeds', async () => {
+    await ingest.submit(event('t1', 'call-ended'));
+    target.inject(() => {
+      throw transient();
+    });
+    await worker().runOnce();
+    expect(target.records.has('hcc:t1')).toBe(true);
+    expect(await callRow('t1')).toMatchObject({ status: 'synced' });
+  });
+
+  it('reschedules with backoff, keeps the CRM response, and fails after SYNC_MAX_ATTEMPTS', async () => {
+    await ingest.submit(event('t2', 'call-ended'));
+    const w = worker({ SYNC_MAX_ATTEMPTS: 2 });
+    for (let i = 0; i < 3; i += 1)
+      target.inject(() => {
+        throw transient('CRM down');
+      });
+    const before = Date.now();
+    await w.runOnce();
+    const first = await callRow('t2');
+    expect(first).toMatchObject({ status: 'pending', attempts: 1, last_error: 'CRM down', last_error_kind: 'transient', last_http_status: 503, last_response: { message: 'CRM down' } });
+    // Equal jitter: between half and all of SYNC_BACKOFF_BASE_MS (60 s).
+    expect(first?.next_attempt_at.getTime()).toBeGreaterThanOrEqual(before + 30_000);
+    expect(first?.next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(await w.runOnce()).toBe(0);
+
+    await testDb.database.query(`UPDATE call_syncs SET next_attempt_at = now() WHERE call_key = 't2'`);
+    for (let i = 0; i < 3; i += 1)
+      target.inject(() => {
+        throw transient('CRM still down');
+      });
+    await w.runOnce();
+    expect(await callRow('t2')).toMatchObject({ status: 'failed', attempts: 2, last_error: 'CRM still down' });
+    expect(await eventStatuses('t2')).toEqual(['failed']);
+    expect(await attemptsOf('t2')).toEqual([
+      { attempt: 1, outcome: 'retry', error_kind: 'transient', http_status: 503 },
+      { attempt: 2, outcome: 'failed', error_kind: 'transient', http_status: 503 },
+    ]);
+  });
+
+  it('fails a record the CRM rejects and writes the others of the batch', async () => {
+    await Promise.all([ingest.submit(event('ok1', 'call-ended')), ingest.submit(event('bad', 'call-ended')), ingest.submit(event('ok2', 'call-ended'))]);
+    target.inject((items) =>
+      items.map((item) =>
+        item.externalId === 'hcc:bad'
+          ? { ok: false as const, error: new SyncError('permanent', 'Subject: data value too large', { crmCode: 'STRING_TOO_LONG', httpStatus: 400 }) }
+          : { ok: true as const, ids: { [item.externalId]: `id-${item.externalId}` }, created: true, sent: {} },
+      ),
+    );
+    await worker().runOnce();
+    expect(await callRow('bad')).toMatchObject({ status: 'failed', attempts: 1, last_error: 'Subject: data value too large', last_error_kind: 'permanent' });
+    expect(await callRow('ok1')).toMatchObject({ status: 'synced', crm_id: 'id-hcc:ok1' });
+    expect(await callRow('ok2')).toMatchObject({ status: 'synced', crm_id: 'id-hcc:ok2' });
+  });
+
+  it('fails only the call whose mapping throws (a poison event)', async () => {
+    await Promise.all([ingest.submit(event('poison', 'call-ended', { poison: true })), ingest.submit(event('fine', 'call-ended'))]);
+    await worker().runOnce();
+    expect(await callRow('poison')).toMatchObject({ status: 'failed', last_error: 'mapping failed: field "x": boom', last_error_kind: 'mapping' });
+    expect(await callRow('fine')).toMatchObject({ status: 'synced' });
+    expect(target.batches).toEqual([['hcc:fine']]);
+  });
+
+  it('waits out a spent quota without using up attempts', async () => {
+    await ingest.submit(event('q1', 'call-ended'));
+    const reset = new Date(Date.now() + 3_600_000);
+    target.inject(() => {
+      throw new SyncError('quota', 'REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.', { retryAt: reset, httpStatus: 403 });
+    });
+    await worker().runOnce();
+    const row = await callRow('q1');
+    expect(row).toMatchObject({ status: 'pending', attempts: 0, last_error_kind: 'quota' });
+    expect(row?.next_attempt_at.getTime()).toBeGreaterThanOrEqual(reset.getTime());
+  });
+
+  it('leaves a call alone when its lease was taken over by another worker', async () => {
+    await ingest.submit(event('lease', 'call-ended'));
+    const slow = worker();
+    target.inject(async () => {
+      // Simulate our lease expiring mid-write and another worker claiming the call.
+      await testDb.database.query(`UPDATE call_syncs SET locked_by = 'someone-else' WHERE call_key = 'lease'`);
+      return undefined;
+    });
+    await slow.runOnce();
+    expect(await callRow('lease')).toMatchObject({ status: 'pending', locked_by: 'someone-else' });
+  });
+
+  it('wakes on NOTIFY when an event is stored, without waiting for the poll', async () => {
+    const w = worker({ SYNC_POLL_MS: 600_000 });
+    await w.start();
+    await ingest.submit(event('wake', 'call-created'));
+    await expect.poll(async () => (await callRow('wake'))?.status, { timeout: 5_000, interval: 50 }).toBe('synced');
+  });
+
+  it('never syncs one call twice at once across workers and batches many calls per request', async () => {
+    const small = new MemoryTarget(20);
+    const slowMappings: MappingSet = { ...stubMappings };
+    for (let i = 0; i < 120; i += 1) await ingest.submit(event(`m${i % 60}`, i < 60 ? 'call-created' : 'call-ended'));
+    small.inject(async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return undefined;
+    });
+    const a = worker({ WORKER_CONCURRENCY: 3 }, { target: small, mappings: slowMappings });
+    const b = worker({ WORKER_CONCURRENCY: 3 }, { target: small, mappings: slowMappings });
+    await Promise.all([a.start(), b.start()]);
+    await expect
+      .poll(async () => (await testDb.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM call_syncs WHERE status = 'synced'`))[0]?.n, {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toBe(60);
+    expect(small.concurrentSameCall).toBe(0);
+    expect(small.records.size).toBe(60);
+    for (const record of small.records.values()) expect(record.fields.Subject).toBe('call-created,call-ended');
+    expect(Math.max(...small.batches.map((b) => b.length))).toBe(20);
+  });
+
+  it('on stop, aborts a write past the deadline and reschedules it without failing it', async () => {
+    await ingest.submit(event('stop', 'call-ended'));
+    const w = worker({ WORKER_SHUTDOWN_MS: 100 });
+    let started!: () => void;
+    const writing = new Promise<void>((resolve) => (started = resolve));
+    target.inject(() => {
+      started();
+      return new Promise(() => {}); // never answers
+    });
+    await w.start();
+    await writing;
+    await w.stop(100);
+    const row = await callRow('stop');
+    expect(row).toMatchObject({ status: 'pending', locked_by: null, last_error_kind: 'transient' });
+    expect(row?.last_error).toMatch(/^write aborted: worker shutting down/);
+  });
+});
