@@ -74,6 +74,39 @@ export interface CallActivity {
   eventIds: number[];
 }
 
+/** An activity with nothing known yet: the fold's starting point. */
+export function emptyActivity(source: SourceName, callKey: string): CallActivity {
+  return {
+    source,
+    callKey,
+    externalId: `${source}:${callKey}`,
+    direction: null,
+    customerNumber: null,
+    companyNumber: null,
+    agentId: null,
+    agentEmail: null,
+    agentName: null,
+    queue: null,
+    campaign: null,
+    startedAt: null,
+    answeredAt: null,
+    endedAt: null,
+    durationSeconds: null,
+    talkSeconds: null,
+    holdSeconds: null,
+    wrapSeconds: null,
+    dispositionCode: null,
+    dispositionLabel: null,
+    outcome: null,
+    recordingUrl: null,
+    notes: null,
+    final: false,
+    callback: null,
+    custom: {},
+    eventIds: [],
+  };
+}
+
 export interface CallbackRequest {
   dueAt: string;
   number: string | null;

@@ -6,7 +6,7 @@ import type { SourceAdapter } from './types';
  * only stores a URL, so the secret is the `token` query parameter. Its events
  * carry no id: the same body twice is the same event. Its `date` values can
  * be malformed ('2023-48-13 06:48:51'): the event is still accepted, the raw
- * value kept, and the fold falls back to the received time.
+ * value kept (vendor_time_raw), and its time falls back to the received time.
  */
 export const ucontact: SourceAdapter = {
   name: 'ucontact',
@@ -26,7 +26,7 @@ export const ucontact: SourceAdapter = {
       eventType: stringField(body.event) ?? 'Unknown',
       dedupeKey: bodyHashKey(request.rawBody),
       callKey: stringField(body.guid),
-      vendorTime: parseVendorTime(body.date, config.UCONTACT_TIMEZONE),
+      vendorTime: parseVendorTime(body.date, config.UCONTACT_TIMEZONE) ?? request.receivedAt,
       vendorTimeRaw: stringField(body.date),
     };
   },

@@ -23,6 +23,7 @@ export class RetentionJob {
     const schedule = (ms: number) => {
       this.timer = setTimeout(() => {
         this.running = this.runOnce()
+          .then(() => undefined)
           .catch((err: unknown) => this.logger.warn({ err }, 'retention run failed'))
           .finally(() => {
             this.running = undefined;

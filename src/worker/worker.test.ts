@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { testConfig } from '../config';
 import { SyncError } from '../crm/types';
 import { createLogger } from '../log';
-import { MappingError, type CallActivity, type MappingSet, type StoredEvent } from '../mapping/types';
+import { MappingError, emptyActivity, type CallActivity, type MappingSet, type StoredEvent } from '../mapping/types';
 import { Metrics } from '../metrics';
 import { IngestQueue, type NewEvent } from '../outbox/ingest';
 import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
@@ -36,35 +36,7 @@ const stubMappings: MappingSet = {
 
 function activityOf(source: StoredEvent['source'], callKey: string, events: StoredEvent[]): CallActivity {
   const sorted = [...events].sort((a, b) => a.id - b.id);
-  return {
-    source,
-    callKey,
-    externalId: `${source}:${callKey}`,
-    direction: null,
-    customerNumber: null,
-    companyNumber: null,
-    agentId: null,
-    agentEmail: null,
-    agentName: null,
-    queue: null,
-    campaign: null,
-    startedAt: null,
-    answeredAt: null,
-    endedAt: null,
-    durationSeconds: null,
-    talkSeconds: null,
-    holdSeconds: null,
-    wrapSeconds: null,
-    dispositionCode: null,
-    dispositionLabel: null,
-    outcome: null,
-    recordingUrl: null,
-    notes: sorted.map((e) => e.eventType).join(','),
-    final: false,
-    callback: null,
-    custom: {},
-    eventIds: sorted.map((e) => e.id),
-  };
+  return { ...emptyActivity(source, callKey), notes: sorted.map((e) => e.eventType).join(','), eventIds: sorted.map((e) => e.id) };
 }
 
 function workerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {

@@ -1,0 +1,125 @@
+import { watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log';
+import { formatMappingErrors, type MappingFileError } from './errors';
+import { loadMappings, type LoadedMappings, type LoadOptions } from './loader';
+
+export interface MappingStoreOptions extends LoadOptions {
+  logger: Logger;
+  /** Quiet time after the last change before reloading: editors write a file in several steps. */
+  debounceMs?: number;
+}
+
+/**
+ * Holds the current mappings and, once started, reloads them when a file
+ * under the mappings dir changes. A reload validates everything first; a bad
+ * edit keeps the last good mappings and logs why (file:line:col), so the
+ * running service never drops to "no mappings".
+ */
+export class MappingStore {
+  private set: LoadedMappings;
+  private watcher: FSWatcher | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<boolean> | null = null;
+  private again = false;
+  private lastErrors: MappingFileError[] = [];
+  private loadedAt = new Date();
+
+  private constructor(
+    initial: LoadedMappings,
+    private readonly options: MappingStoreOptions,
+  ) {
+    this.set = initial;
+  }
+
+  /** Loads the mappings once; start-up stops on { ok: false } with the errors. */
+  static async open(options: MappingStoreOptions): Promise<{ ok: true; store: MappingStore } | { ok: false; errors: MappingFileError[] }> {
+    const result = await loadMappings(options);
+    if (!result.ok) return result;
+    options.logger.info({ files: result.files.length, dir: options.dir }, 'mappings loaded');
+    return { ok: true, store: new MappingStore(result.set, options) };
+  }
+
+  /** The mappings to use now. Take it once per unit of work: a reload swaps it, never changes it. */
+  current(): LoadedMappings {
+    return this.set;
+  }
+
+  status(): { loadedAt: Date; files: readonly string[]; lastErrors: readonly MappingFileError[] } {
+    return { loadedAt: this.loadedAt, files: this.set.files, lastErrors: this.lastErrors };
+  }
+
+  /** Watches the mappings dir (and crm/, tables/) and reloads on change. */
+  start(): void {
+    if (this.watcher) return;
+    const onChange = (_event: string, file: string | Buffer | null): void => {
+      const name = file === null ? '' : String(file);
+      if (name !== '' && !/\.ya?ml$/i.test(name)) return;
+      this.schedule();
+    };
+    this.watcher = watch(this.options.dir, { recursive: true, persistent: false }, onChange);
+    this.watcher.on('error', (err) => this.options.logger.error({ err, dir: this.options.dir }, 'watching the mappings dir failed'));
+    this.options.logger.info({ dir: path.resolve(this.options.dir) }, 'watching mapping files for changes');
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.again = false;
+    await this.running;
+  }
+
+  /**
+   * Validates and, when everything is valid, swaps in the new mappings.
+   * Answers whether it swapped. Reloads never overlap: a change during a
+   * reload triggers one more afterwards.
+   */
+  reload(): Promise<boolean> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.doReload().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        void this.reload();
+      }
+    });
+    return this.running;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.reload();
+    }, this.options.debounceMs ?? 250);
+  }
+
+  private async doReload(): Promise<boolean> {
+    const { logger } = this.options;
+    try {
+      const result = await loadMappings(this.options);
+      if (!result.ok) {
+        this.lastErrors = result.errors;
+        logger.error(
+          { errors: result.errors },
+          `mapping files rejected; keeping the last good mappings (loaded ${this.loadedAt.toISOString()}):\n${formatMappingErrors(result.errors)}`,
+        );
+        return false;
+      }
+      this.set = result.set;
+      this.lastErrors = [];
+      this.loadedAt = new Date();
+      logger.info({ files: result.files.length, dir: this.options.dir }, 'mappings reloaded');
+      return true;
+    } catch (err) {
+      // An unreadable file mid-save and the like: keep what works, try again on the next change.
+      logger.error({ err }, 'mapping reload failed; keeping the last good mappings');
+      return false;
+    }
+  }
+}
