@@ -115,6 +115,8 @@ export const envSchema = z
      * target searches that property before creating (no batch/upsert).
      */
     HUBSPOT_ID_PROPERTY_UNIQUE: boolFromEnv(true),
+    /** CRM searches a second (HubSpot allows about 5 per account); raise only against a simulated CRM. */
+    HUBSPOT_SEARCH_PER_SECOND: intFromEnv(4, 1, 1000),
 
     LOOKUP_CACHE_TTL_SECONDS: intFromEnv(900, 0, 7 * 24 * 3600),
     /** Upper bound on one CRM write (all its requests, lookups included). */

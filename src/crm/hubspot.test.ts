@@ -1,0 +1,411 @@
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeHubSpot } from '../../test/fakes/hubspot';
+import { testConfig } from '../config';
+import { createLogger } from '../log';
+import type { CrmRecord, LookupRequest } from '../mapping/types';
+import { ManualClock } from './clock';
+import { HubSpotTarget } from './hubspot';
+import type { SentPayload } from './sent';
+import { SyncError, type WriteItem, type WriteResult } from './types';
+
+const server = setupServer();
+const logger = createLogger({ level: 'silent' });
+let fake: FakeHubSpot;
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+afterAll(() => server.close());
+beforeEach(() => {
+  fake = new FakeHubSpot();
+  server.use(...fake.handlers());
+});
+afterEach(() => server.resetHandlers());
+
+function config(overrides: Record<string, string> = {}) {
+  return testConfig({ CRM_TARGET: 'hubspot', HUBSPOT_ACCESS_TOKEN: fake.accessToken, ...overrides });
+}
+
+function target(overrides: Record<string, string> = {}, clock?: ManualClock): HubSpotTarget {
+  return new HubSpotTarget(config(overrides), logger, clock === undefined ? {} : { clock });
+}
+
+function call(externalId: string, properties: CrmRecord['fields'] = {}, lookups: Record<string, LookupRequest> = {}): CrmRecord {
+  return {
+    kind: 'activity',
+    object: 'calls',
+    externalId,
+    fields: {
+      hs_timestamp: '2025-01-15T12:00:00.000Z',
+      hs_call_title: 'Inbound call',
+      hs_call_direction: 'INBOUND',
+      hs_call_status: 'COMPLETED',
+      hs_call_duration: 42_000,
+      ...properties,
+    },
+    createOnly: [],
+    lookups,
+  };
+}
+
+function item(syncId: number, records: CrmRecord[], knownIds: Record<string, string> = {}): WriteItem {
+  return { syncId, externalId: records[0]?.externalId ?? `x:${syncId}`, records: { hubspot: records }, knownIds };
+}
+
+function ok(result: WriteResult | undefined): Extract<WriteResult, { ok: true }> {
+  if (result === undefined || !result.ok) throw new Error(`expected success, got ${JSON.stringify(result)}`);
+  return result;
+}
+
+function failed(result: WriteResult | undefined): Extract<WriteResult, { ok: false }> {
+  if (result === undefined || result.ok) throw new Error(`expected failure, got ${JSON.stringify(result)}`);
+  return result;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<SyncError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof SyncError) return err;
+    throw err;
+  }
+  throw new Error('expected a SyncError');
+}
+
+const contactBy = (phone: string) => ({ contact: { by: 'phone', value: phone } as const });
+
+const WRITES = ['create', 'upsert'] as const;
+
+describe('HubSpotTarget writes (unique id property)', () => {
+  it('creates a call, then updates the same call in place', async () => {
+    const hs = target();
+    const created = ok((await hs.write([item(1, [call('enreach:c1', { hs_call_body: 'ringing' })])]))[0]);
+    expect(created.created).toBe(true);
+    const id = created.ids['enreach:c1'];
+
+    const updated = ok(
+      (await hs.write([item(1, [call('enreach:c1', { hs_call_body: 'answered', hs_call_duration: 180_000 })], { 'enreach:c1': id ?? '' })]))[0],
+    );
+    expect(updated.created).toBe(false);
+    expect(updated.ids['enreach:c1']).toBe(id);
+    expect((created.sent as unknown as SentPayload).records[0]).toMatchObject({
+      operation: 'create',
+      request: 'POST /crm/v3/objects/calls/batch/create',
+      payload: { properties: { call_sync_id: 'enreach:c1' } },
+    });
+    const calls = fake.records('calls');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.properties).toMatchObject({ call_sync_id: 'enreach:c1', hs_call_body: 'answered', hs_call_duration: '180000' });
+    expect((updated.sent as unknown as SentPayload).records[0]).toMatchObject({
+      operation: 'upsert',
+      request: 'POST /crm/v3/objects/calls/batch/upsert',
+      payload: { idProperty: 'call_sync_id', id: 'enreach:c1', properties: { hs_call_body: 'answered' } },
+    });
+  });
+
+  it('does not duplicate a call when a write HubSpot applied timed out and is retried', async () => {
+    const hs = target({ CRM_TIMEOUT_MS: '150' });
+    fake.failNext(1, { type: 'late', delayMs: 300 }, WRITES);
+    expect(await rejection(hs.write([item(1, [call('hcc:slow', { hs_call_body: 'v1' })])]))).toMatchObject({ kind: 'transient', crmCode: 'TIMEOUT' });
+    expect(fake.find('calls', 'call_sync_id', 'hcc:slow')).toHaveLength(1);
+
+    const retried = ok((await hs.write([item(1, [call('hcc:slow', { hs_call_body: 'v2' })])]))[0]);
+    expect(retried.created).toBe(false);
+    expect(fake.find('calls', 'call_sync_id', 'hcc:slow')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'v2' }) })]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+
+  it('reads the errors of a 207: the rejected call fails, the others are written', async () => {
+    fake.addValidationRule('calls', (p) => (p['hs_call_body'] === 'forbidden' ? 'The call body is not allowed' : undefined));
+    const hs = target();
+    const results = await hs.write([
+      item(1, [call('u:1')]),
+      item(2, [call('u:2', { hs_call_status: 'EXPLODED' })]),
+      item(3, [call('u:3', { hs_call_body: 'forbidden' })]),
+      item(4, [call('u:4')]),
+    ]);
+    ok(results[0]);
+    ok(results[3]);
+    expect(failed(results[1]).error).toMatchObject({
+      kind: 'permanent',
+      httpStatus: 207,
+      crmCode: 'VALIDATION_ERROR',
+      message: expect.stringContaining('EXPLODED was not one of the allowed options') as unknown,
+    });
+    expect(failed(results[2]).error).toMatchObject({ kind: 'permanent', message: 'VALIDATION_ERROR: The call body is not allowed' });
+    expect(fake.records('calls').map((c) => c.properties['call_sync_id']).sort()).toEqual(['u:1', 'u:4']);
+  });
+
+  it('isolates the rejected call when HubSpot fails the whole batch with 400', async () => {
+    fake.rejectWholeBatch = true;
+    const hs = target();
+    const results = await hs.write([
+      item(1, [call('w:1')]),
+      item(2, [call('w:2')]),
+      item(3, [call('w:3', { hs_call_disposition_text: 'nope' })]),
+      item(4, [call('w:4')]),
+    ]);
+    expect(failed(results[2]).error).toMatchObject({
+      kind: 'permanent',
+      httpStatus: 400,
+      crmCode: 'VALIDATION_ERROR',
+      message: 'VALIDATION_ERROR: Property "hs_call_disposition_text" does not exist',
+    });
+    for (const i of [0, 1, 3]) ok(results[i]);
+    expect(fake.records('calls')).toHaveLength(3);
+  });
+
+  it('says so clearly when the id property is not unique in the portal', async () => {
+    const portal = new FakeHubSpot({ customProperties: { calls: ['call_sync_id'] }, uniqueProperties: {} });
+    server.use(...portal.handlers());
+    const hs = target();
+    const created = ok((await hs.write([item(1, [call('n:1')])]))[0]);
+    const results = await hs.write([item(1, [call('n:1')], created.ids)]);
+    expect(failed(results[0]).error).toMatchObject({
+      kind: 'permanent',
+      httpStatus: 400,
+      message: 'VALIDATION_ERROR: Property call_sync_id is not a unique identifier property for calls',
+    });
+  });
+
+  it('writes the follow-up task with its own id and the same contact', async () => {
+    const contact = fake.addContact({ phone: '+1 555 010 0000' });
+    const hs = target();
+    const followup: CrmRecord = {
+      kind: 'followup',
+      object: 'tasks',
+      externalId: 'hcc:9:callback',
+      fields: { hs_timestamp: '2025-01-16T09:00:00.000Z', hs_task_subject: 'Call back', hs_task_status: 'NOT_STARTED', hs_task_type: 'CALL' },
+      createOnly: [],
+      lookups: contactBy('+15550100000'),
+    };
+    const result = ok((await hs.write([item(1, [call('hcc:9', {}, contactBy('+15550100000')), followup])]))[0]);
+    const taskId = result.ids['hcc:9:callback'] ?? '';
+    expect(fake.associationsOf('tasks', taskId, 'contacts')).toEqual([contact]);
+    expect(fake.associationsOf('calls', result.ids['hcc:9'] ?? '', 'contacts')).toEqual([contact]);
+    expect(fake.find('tasks', 'call_sync_id', 'hcc:9:callback')[0]?.properties).toMatchObject({ hs_task_subject: 'Call back' });
+  });
+
+  it('turns 5xx and dropped connections into transient errors', async () => {
+    const hs = target();
+    fake.failNext(1, { type: 'unavailable' }, WRITES);
+    expect(await rejection(hs.write([item(1, [call('x:1')])]))).toMatchObject({ kind: 'transient', httpStatus: 503 });
+    fake.failNext(1, { type: 'network' }, WRITES);
+    expect(await rejection(hs.write([item(1, [call('x:1')])]))).toMatchObject({ kind: 'transient', retryable: true });
+    expect(fake.records('calls')).toHaveLength(0);
+  });
+
+  it('reports a refused token as an auth error (a private-app token has nothing to refresh with)', async () => {
+    fake.failNext(1, { type: 'auth' });
+    expect(await rejection(target().write([item(1, [call('a:1')])]))).toMatchObject({ kind: 'auth', httpStatus: 401, crmCode: 'INVALID_AUTHENTICATION' });
+    expect(fake.records('calls')).toHaveLength(0);
+  });
+});
+
+describe('HubSpotTarget without a unique property (search before create)', () => {
+  let portal: FakeHubSpot;
+  beforeEach(() => {
+    portal = new FakeHubSpot({ customProperties: { calls: ['call_sync_id'], tasks: ['call_sync_id'] }, uniqueProperties: {} });
+    server.use(...portal.handlers());
+  });
+
+  it('creates with the contact association inline, updates by known id, never duplicates a retried create', async () => {
+    const contact = portal.addContact({ phone: '(555) 765-4321' });
+    const hs = target({ HUBSPOT_ID_PROPERTY_UNIQUE: 'false', CRM_TIMEOUT_MS: '150' });
+
+    const created = ok((await hs.write([item(1, [call('s:1', {}, contactBy('+15557654321'))])]))[0]);
+    expect(created.created).toBe(true);
+    const id = created.ids['s:1'] ?? '';
+    expect(portal.associationsOf('calls', id, 'contacts')).toEqual([contact]);
+    expect((created.sent as unknown as SentPayload).records[0]).toMatchObject({
+      operation: 'create',
+      payload: { properties: { call_sync_id: 's:1' }, associations: [{ to: { id: contact }, types: [{ associationTypeId: 194 }] }] },
+    });
+
+    const updated = ok((await hs.write([item(1, [call('s:1', { hs_call_body: 'known id' })], { 's:1': id })]))[0]);
+    expect(updated).toMatchObject({ created: false, ids: { 's:1': id } });
+
+    portal.failNext(1, { type: 'late', delayMs: 300 }, 'create');
+    expect(await rejection(hs.write([item(2, [call('s:2', { hs_call_body: 'v1' })])]))).toMatchObject({ crmCode: 'TIMEOUT' });
+    const retried = ok((await hs.write([item(2, [call('s:2', { hs_call_body: 'v2' })])]))[0]);
+    expect(retried.created).toBe(false);
+    expect(portal.find('calls', 'call_sync_id', 's:2')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'v2' }) })]);
+    expect(portal.find('calls', 'call_sync_id', 's:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'known id' }) })]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+
+  it('without any id property, keeps the call key in hs_call_external_id and finds it there', async () => {
+    const hs = target({ HUBSPOT_ID_PROPERTY: '' });
+    ok((await hs.write([item(1, [call('e:1', { hs_call_body: 'first' })])]))[0]);
+    const again = ok((await hs.write([item(1, [call('e:1', { hs_call_body: 'second' })])]))[0]);
+    expect(again.created).toBe(false);
+    expect(portal.find('calls', 'hs_call_external_id', 'e:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'second' }) })]);
+  });
+});
+
+describe('HubSpotTarget rate limits and quota', () => {
+  it('honours Retry-After on a 429: holds requests until then, then carries on', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    fake.failNext(1, { type: 'rate-limit', retryAfterSeconds: 30 }, WRITES);
+    const limited = await rejection(hs.write([item(1, [call('r:1')])]));
+    expect(limited).toMatchObject({ kind: 'transient', httpStatus: 429, crmCode: 'TEN_SECONDLY_ROLLING' });
+    expect(limited.retryAt?.getTime()).toBe(clock.now() + 30_000);
+
+    const before = fake.requests();
+    expect(await rejection(hs.write([item(1, [call('r:1')])]))).toMatchObject({ kind: 'transient', crmCode: 'PACED' });
+    expect(fake.requests()).toBe(before);
+
+    clock.advance(30_000);
+    ok((await hs.write([item(1, [call('r:1')])]))[0]);
+    expect(fake.records('calls')).toHaveLength(1);
+  });
+
+  it('waits the 10-second window out after a 429 without Retry-After', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    fake.failNext(1, { type: 'rate-limit' }, WRITES);
+    expect((await rejection(hs.write([item(1, [call('r:2')])]))).retryAt?.getTime()).toBe(clock.now() + 10_000);
+  });
+
+  it('paces itself under the burst limit HubSpot announces instead of running into 429', async () => {
+    const clock = new ManualClock();
+    fake.tenSecondLimit = 5;
+    const hs = target({}, clock);
+    for (let i = 0; i < 4; i += 1) ok((await hs.write([item(i, [call(`b:${i}`)])]))[0]);
+    const held = await rejection(hs.write([item(9, [call('b:9')])]));
+    expect(held).toMatchObject({ kind: 'transient', crmCode: 'PACED' });
+    expect(fake.requests()).toBe(4);
+    clock.advance((held.retryAt?.getTime() ?? 0) - clock.now());
+    ok((await hs.write([item(9, [call('b:9')])]))[0]);
+    expect(fake.records('calls')).toHaveLength(5);
+  });
+
+  it('pauses on the daily limit (policyName DAILY): pausedUntil set, no calls until it passes', async () => {
+    const clock = new ManualClock(Date.UTC(2025, 0, 15, 12, 20, 0));
+    const hs = target({}, clock);
+    fake.failNext(1, { type: 'quota' }, WRITES);
+    const spent = await rejection(hs.write([item(1, [call('q:1')])]));
+    expect(spent).toMatchObject({ kind: 'quota', retryable: true, httpStatus: 429, crmCode: 'DAILY' });
+    const until = hs.pausedUntil();
+    expect(until?.toISOString()).toBe('2025-01-15T13:00:00.000Z');
+    expect(spent.retryAt).toEqual(until);
+
+    const before = fake.requests();
+    expect(await rejection(hs.write([item(2, [call('q:2')])]))).toMatchObject({ kind: 'quota', retryAt: until });
+    expect(fake.requests()).toBe(before);
+    expect(fake.records('calls')).toHaveLength(0);
+
+    clock.advance(40 * 60_000);
+    expect(hs.pausedUntil()).toBeUndefined();
+    ok((await hs.write([item(1, [call('q:1')])]))[0]);
+    expect(fake.records('calls')).toHaveLength(1);
+  });
+
+  it('pauses as soon as X-HubSpot-RateLimit-Daily-Remaining reaches 0', async () => {
+    const hs = target({}, new ManualClock());
+    fake.dailyLimit = 1;
+    ok((await hs.write([item(1, [call('d:1')])]))[0]);
+    expect(hs.pausedUntil()).toBeDefined();
+    expect(await rejection(hs.write([item(2, [call('d:2')])]))).toMatchObject({ kind: 'quota' });
+    expect(fake.requests()).toBe(1);
+  });
+});
+
+describe('HubSpotTarget lookups', () => {
+  it('associates the contact whose number is stored in any format, and not a look-alike abroad', async () => {
+    const formatted = fake.addContact({ firstname: 'Formatted', phone: '(555) 123-4567' });
+    const mobile = fake.addContact({ firstname: 'Mobile', mobilephone: '555.222.3333' });
+    const intl = fake.addContact({ firstname: 'Intl', phone: '+1-555-987-6543' });
+    fake.addContact({ firstname: 'Look-alike', phone: '+44 555 123 4567' });
+    const hs = target();
+    const results = await hs.write([
+      item(1, [call('m:1', {}, contactBy('+15551234567'))]),
+      item(2, [call('m:2', {}, contactBy('+15552223333'))]),
+      item(3, [call('m:3', {}, contactBy('+15559876543'))]),
+      item(4, [call('m:4', {}, contactBy('+15550000001'))]),
+    ]);
+    const ids = results.map((r) => ok(r).ids);
+    expect(fake.associationsOf('calls', ids[0]?.['m:1'] ?? '', 'contacts')).toEqual([formatted]);
+    expect(fake.associationsOf('calls', ids[1]?.['m:2'] ?? '', 'contacts')).toEqual([mobile]);
+    expect(fake.associationsOf('calls', ids[2]?.['m:3'] ?? '', 'contacts')).toEqual([intl]);
+    expect(fake.associationsOf('calls', ids[3]?.['m:4'] ?? '', 'contacts')).toEqual([]);
+    expect((ok(results[3]).sent as unknown as SentPayload).records[0]?.unresolved).toEqual(['contact']);
+    expect((ok(results[0]).sent as unknown as SentPayload).records[0]?.associations).toEqual([{ toObject: 'contacts', toId: formatted }]);
+  });
+
+  it('associates nothing when a number matches several contacts, unless told to take the first', async () => {
+    const older = fake.addContact({ phone: '555-300-2000' });
+    fake.addContact({ mobilephone: '+1 555 300 2000' });
+    const none = ok((await target().write([item(1, [call('amb:1', {}, contactBy('+15553002000'))])]))[0]);
+    expect(fake.associationsOf('calls', none.ids['amb:1'] ?? '', 'contacts')).toEqual([]);
+    const first = ok((await target({ HUBSPOT_AMBIGUOUS_MATCH: 'first' }).write([item(2, [call('amb:2', {}, contactBy('+15553002000'))])]))[0]);
+    expect(fake.associationsOf('calls', first.ids['amb:2'] ?? '', 'contacts')).toEqual([older]);
+  });
+
+  it('sets the owner found by email; an unknown email leaves it unset', async () => {
+    const owner = fake.addOwner({ email: 'Rep@Example.com' });
+    const hs = target();
+    const results = await hs.write([
+      item(1, [call('o:1', {}, { hubspot_owner_id: { by: 'email', value: 'rep@example.com' } })]),
+      item(2, [call('o:2', {}, { hubspot_owner_id: { by: 'email', value: 'nobody@example.com' } })]),
+    ]);
+    results.forEach((r) => ok(r));
+    expect(fake.find('calls', 'call_sync_id', 'o:1')[0]?.properties['hubspot_owner_id']).toBe(owner);
+    expect(fake.find('calls', 'call_sync_id', 'o:2')[0]?.properties).not.toHaveProperty('hubspot_owner_id');
+  });
+
+  it('looks up a batch with one contact search and one owner request, and repeats from the cache', async () => {
+    const agents = Array.from({ length: 10 }, (_, i) => `agent${i}@example.com`);
+    const owners = agents.map((email) => fake.addOwner({ email }));
+    const numbers = Array.from({ length: 100 }, (_, i) => `+1555${String(8_000_000 + i)}`);
+    numbers.slice(0, 40).forEach((n) => fake.addContact({ phone: n.slice(2) }));
+    const hs = target();
+    const batch = numbers.map((n, i) =>
+      item(i, [call(`bulk:${i}`, {}, { ...contactBy(n), hubspot_owner_id: { by: 'email', value: agents[i % 10] ?? '' } })]),
+    );
+    const first = (await hs.write(batch)).map((r) => ok(r));
+    // New calls are created with their contact associations inline.
+    expect(fake.counters()).toEqual({ search: 1, owners: 1, create: 1 });
+    expect(fake.records('calls').filter((c) => owners.includes(c.properties['hubspot_owner_id'] ?? ''))).toHaveLength(100);
+    expect(fake.associationsOf('calls', first[0]?.ids['bulk:0'] ?? '', 'contacts')).toHaveLength(1);
+
+    fake.resetCounters();
+    (await hs.write(batch.map((b, i) => ({ ...b, knownIds: first[i]?.ids ?? {} })))).forEach((r) => ok(r));
+    expect(fake.counters()).toEqual({ upsert: 1 });
+  });
+
+  it('associates a known call with a contact that appeared since its last sync (v4 batch association)', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    const first = ok((await hs.write([item(1, [call('late:1', {}, contactBy('+15556660000'))])]))[0]);
+    const id = first.ids['late:1'] ?? '';
+    expect(fake.associationsOf('calls', id, 'contacts')).toEqual([]);
+
+    const contact = fake.addContact({ phone: '555 666 0000' });
+    clock.advance(61_000); // "not found" is cached for a minute only
+    const second = ok((await hs.write([item(1, [call('late:1', { hs_call_body: 'wrap-up' }, contactBy('+15556660000'))], first.ids)]))[0]);
+    expect(fake.associationsOf('calls', id, 'contacts')).toEqual([contact]);
+    expect((second.sent as unknown as SentPayload).records[0]).toMatchObject({ operation: 'upsert', associations: [{ toObject: 'contacts', toId: contact }] });
+  });
+
+  it('fails the call when it was written but HubSpot refused the association', async () => {
+    const hs = target();
+    const first = ok((await hs.write([item(1, [call('gone:1')])]))[0]);
+    const results = await hs.write([item(1, [call('gone:1', {}, { contact: { by: 'id', value: '999999' } })], first.ids)]);
+    expect(failed(results[0]).error).toMatchObject({
+      kind: 'permanent',
+      message: `written as calls ${first.ids['gone:1'] ?? ''} but not associated with contacts 999999: VALIDATION_ERROR: No contacts 999999 exists`,
+    });
+  });
+
+  it('keeps under HubSpot search limits: 3,000 characters a body, 5 searches a second', async () => {
+    fake.searchPerSecond = 5;
+    const numbers = Array.from({ length: 250 }, (_, i) => `+4420${String(70_000_000 + i)}`);
+    numbers.filter((_, i) => i % 50 === 0).forEach((n) => fake.addContact({ phone: n }));
+    const hs = target();
+    const results = await hs.write(numbers.slice(0, 100).map((n, i) => item(i, [call(`uk:${i}`, {}, contactBy(n))])));
+    results.forEach((r) => ok(r));
+    const linked = fake.records('calls').filter((c) => fake.associationsOf('calls', c.id, 'contacts').length > 0);
+    expect(linked).toHaveLength(2);
+  });
+});

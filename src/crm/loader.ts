@@ -1,0 +1,123 @@
+import type { TtlCache } from './cache';
+import { Deadline } from './deadline';
+
+/**
+ * Resolves lookup keys (phone numbers, emails) in batches shared by every
+ * write in flight: a key already cached costs nothing, a key another write is
+ * already fetching is awaited rather than fetched twice, and keys asked for
+ * while the CRM's limiter holds the next request back pile up and go out
+ * together. Under load this is what keeps lookups far below one request per
+ * call (HubSpot allows only ~5 searches a second).
+ */
+export interface BatchLoaderOptions<V> {
+  crm: string;
+  cache: TtlCache<V>;
+  /** How long a fetched value stays fresh (e.g. shorter for "not found"). */
+  ttlMs: (value: V) => number;
+  maxKeysPerFetch: number;
+  /** Resolves when a request could go out now; keys gather while it waits. */
+  ready?: (deadline: Deadline) => Promise<void>;
+  /** Answers every key it is given (a "not found" value included). */
+  fetch: (keys: string[], deadline: Deadline) => Promise<Map<string, V>>;
+  timeoutMs: number;
+}
+
+interface Pending<V> {
+  key: string;
+  resolve: (value: V) => void;
+  reject: (err: unknown) => void;
+}
+
+export class BatchLoader<V> {
+  private readonly inflight = new Map<string, Promise<V>>();
+  private pending: Array<Pending<V>> = [];
+  private dispatchScheduled = false;
+
+  constructor(private readonly options: BatchLoaderOptions<V>) {}
+
+  async loadMany(keys: Iterable<string>, deadline: Deadline): Promise<Map<string, V>> {
+    const result = new Map<string, V>();
+    const waits: Array<Promise<void>> = [];
+    for (const key of new Set(keys)) {
+      const cached = this.options.cache.get(key);
+      if (cached !== undefined) {
+        result.set(key, cached);
+        continue;
+      }
+      const promise = this.inflight.get(key) ?? this.enqueue(key);
+      waits.push(
+        promise.then((value) => {
+          result.set(key, value);
+        }),
+      );
+    }
+    if (waits.length > 0) await deadline.race(Promise.all(waits));
+    return result;
+  }
+
+  private enqueue(key: string): Promise<V> {
+    const promise = new Promise<V>((resolve, reject) => {
+      this.pending.push({ key, resolve, reject });
+    });
+    // A writer that gave up (deadline) no longer awaits this; keep it from
+    // surfacing as an unhandled rejection.
+    promise.catch(() => undefined);
+    this.inflight.set(key, promise);
+    if (!this.dispatchScheduled) {
+      this.dispatchScheduled = true;
+      queueMicrotask(() => void this.dispatch());
+    }
+    return promise;
+  }
+
+  private async dispatch(): Promise<void> {
+    const deadline = new Deadline(this.options.timeoutMs, this.options.crm);
+    try {
+      if (this.options.ready !== undefined) await this.options.ready(deadline);
+    } catch (err) {
+      this.dispatchScheduled = false;
+      this.settle(this.pending.splice(0), err);
+      return;
+    } finally {
+      deadline.dispose();
+    }
+    this.dispatchScheduled = false;
+    const batch = this.pending.splice(0);
+    for (let i = 0; i < batch.length; i += this.options.maxKeysPerFetch) {
+      void this.run(batch.slice(i, i + this.options.maxKeysPerFetch));
+    }
+  }
+
+  private async run(chunk: Array<Pending<V>>): Promise<void> {
+    const deadline = new Deadline(this.options.timeoutMs, this.options.crm);
+    try {
+      const values = await deadline.race(
+        this.options.fetch(
+          chunk.map((p) => p.key),
+          deadline,
+        ),
+      );
+      for (const p of chunk) {
+        const value = values.get(p.key);
+        this.inflight.delete(p.key);
+        if (value === undefined) {
+          p.reject(new Error(`lookup answered nothing for a key`));
+          continue;
+        }
+        this.options.cache.set(p.key, value, this.options.ttlMs(value));
+        p.resolve(value);
+      }
+    } catch (err) {
+      this.settle(chunk, err);
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  private settle(chunk: Array<Pending<V>>, err: unknown): void {
+    for (const p of chunk) {
+      this.inflight.delete(p.key);
+      p.reject(err);
+    }
+  }
+}

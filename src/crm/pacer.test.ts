@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { TtlCache } from './cache';
+import { ManualClock } from './clock';
+import { Deadline } from './deadline';
+import { BatchLoader } from './loader';
+import { Pacer } from './pacer';
+import { SyncError } from './types';
+
+const deadline = () => new Deadline(10_000, 'Test');
+
+describe('Pacer', () => {
+  it('keeps at most maxConcurrent requests in flight', async () => {
+    const pacer = new Pacer({ name: 'Test', clock: new ManualClock(), maxConcurrent: 1 });
+    const order: string[] = [];
+    const releaseFirst = await pacer.acquire(deadline());
+    const second = pacer.acquire(deadline()).then((release) => {
+      order.push('second');
+      release();
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    order.push('first done');
+    releaseFirst();
+    await second;
+    expect(order).toEqual(['first done', 'second']);
+  });
+
+  it('allows a share of the announced window, then holds requests until the window moves', async () => {
+    const clock = new ManualClock();
+    const pacer = new Pacer({ name: 'Test', clock, maxConcurrent: 10, window: { limit: 10, intervalMs: 1_000 }, headroom: 0.5 });
+    const start = clock.now();
+    for (let i = 0; i < 5; i += 1) (await pacer.acquire(deadline()))();
+    expect(clock.now()).toBe(start);
+    (await pacer.acquire(deadline()))();
+    expect(clock.now()).toBe(start + 1_000); // slept (virtually) until the first left the window
+  });
+
+  it('spreads requests when the CRM says little of its window is left', async () => {
+    const clock = new ManualClock();
+    const pacer = new Pacer({ name: 'Test', clock, maxConcurrent: 10, headroom: 0.9 });
+    pacer.observeWindow(100, 2, 10_000); // reserve is 10: 2 left
+    (await pacer.acquire(deadline()))();
+    const before = clock.now();
+    (await pacer.acquire(deadline()))();
+    expect(clock.now() - before).toBe(500); // (10 000 / 100) * (10 / 2)
+  });
+
+  it('fails fast with retryAt instead of sleeping past what a write may wait', async () => {
+    const clock = new ManualClock();
+    const pacer = new Pacer({ name: 'Test', clock, maxConcurrent: 1, maxInlineWaitMs: 1_000 });
+    pacer.block(clock.now() + 60_000, 'HTTP 429 Retry-After');
+    await expect(pacer.acquire(deadline())).rejects.toMatchObject({
+      kind: 'transient',
+      crmCode: 'PACED',
+      retryAt: new Date(clock.now() + 60_000),
+      message: expect.stringContaining('(HTTP 429 Retry-After)') as unknown,
+    });
+  });
+
+  it('refuses everything during a quota pause and resumes after it', async () => {
+    const clock = new ManualClock();
+    const pacer = new Pacer({ name: 'Test', clock, maxConcurrent: 1 });
+    const until = clock.now() + 3_600_000;
+    pacer.pauseForQuota(until, (retryAt) => new SyncError('quota', 'spent', { retryAt }));
+    expect(pacer.pausedUntil()).toEqual(new Date(until));
+    await expect(pacer.acquire(deadline())).rejects.toMatchObject({ kind: 'quota', retryAt: new Date(until) });
+    clock.advance(3_600_000);
+    expect(pacer.pausedUntil()).toBeUndefined();
+    (await pacer.acquire(deadline()))();
+  });
+});
+
+describe('BatchLoader', () => {
+  function loader(fetched: string[][], clock = new ManualClock(), fail?: Error) {
+    return new BatchLoader<{ id: string | null }>({
+      crm: 'Test',
+      cache: new TtlCache(clock),
+      ttlMs: (v) => (v.id === null ? 1_000 : 60_000),
+      maxKeysPerFetch: 3,
+      timeoutMs: 5_000,
+      fetch: async (keys) => {
+        fetched.push(keys);
+        if (fail !== undefined) throw fail;
+        return new Map(keys.map((k) => [k, { id: k.startsWith('known') ? `id-${k}` : null }]));
+      },
+    });
+  }
+
+  it('merges keys asked for at the same time, splits by size, and answers repeats from the cache', async () => {
+    const fetched: string[][] = [];
+    const clock = new ManualClock();
+    const l = loader(fetched, clock);
+    const [a, b] = await Promise.all([l.loadMany(['known1', 'x'], deadline()), l.loadMany(['x', 'known2', 'known3', 'y'], deadline())]);
+    expect(fetched).toEqual([['known1', 'x', 'known2'], ['known3', 'y']]);
+    expect(a.get('known1')).toEqual({ id: 'id-known1' });
+    expect(b.get('x')).toEqual({ id: null });
+
+    expect((await l.loadMany(['known1', 'x'], deadline())).size).toBe(2);
+    expect(fetched).toHaveLength(2);
+    clock.advance(1_001); // "not found" expires sooner than a match
+    await l.loadMany(['known1', 'x'], deadline());
+    expect(fetched[2]).toEqual(['x']);
+  });
+
+  it('hands a failed fetch to every writer waiting on it, and caches nothing', async () => {
+    const fetched: string[][] = [];
+    const l = loader(fetched, new ManualClock(), new SyncError('transient', 'boom'));
+    await expect(l.loadMany(['known1'], deadline())).rejects.toMatchObject({ message: 'boom' });
+    await expect(l.loadMany(['known1'], deadline())).rejects.toMatchObject({ message: 'boom' });
+    expect(fetched).toEqual([['known1'], ['known1']]);
+  });
+});

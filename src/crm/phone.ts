@@ -1,0 +1,47 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+
+/**
+ * Phone numbers as the lookups need them. The mapping layer hands us E.164;
+ * the CRM holds whatever a rep typed ("(555) 123-4567", "+44 20 7946 0958",
+ * "020 7946 0958"). We search broadly with digit strings and then keep only
+ * candidates whose stored number parses to the same E.164, so formatting
+ * differences match and look-alikes (same digits, other country) do not.
+ */
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+export function isE164(value: string): boolean {
+  return E164.test(value);
+}
+
+/** The stored value as E.164, reading numbers without a country code in `region`. */
+export function toE164(raw: string | null | undefined, region: CountryCode): string | undefined {
+  if (raw === null || raw === undefined) return undefined;
+  const trimmed = raw.trim();
+  if (trimmed === '') return undefined;
+  const parsed = parsePhoneNumberFromString(trimmed, region);
+  return parsed?.number;
+}
+
+/** The national significant number: what HubSpot's hs_searchable_calculated_* properties hold. */
+export function nationalSignificantNumber(e164: string): string | undefined {
+  return parsePhoneNumberFromString(e164)?.nationalNumber;
+}
+
+/**
+ * Digit strings a CRM search may know this number by: the national
+ * significant number, the full international digits, and the national form
+ * with its trunk prefix when that differs (e.g. Finland's leading 0).
+ */
+export function searchDigits(e164: string): string[] {
+  const parsed = parsePhoneNumberFromString(e164);
+  if (parsed === undefined) return [e164.replace(/\D/g, '')];
+  const national = parsed.format('NATIONAL').replace(/\D/g, '');
+  return [...new Set([parsed.nationalNumber, `${parsed.countryCallingCode}${parsed.nationalNumber}`, national])].filter(
+    (digits) => digits.length >= 6,
+  );
+}
+
+export function regionOf(value: string): CountryCode {
+  return value as CountryCode;
+}
