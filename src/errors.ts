@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'conflict',
   'validation_failed',
+  'mapping_failed',
   'database_unavailable',
   'not_ready',
   'internal',
@@ -42,6 +43,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** The current mappings cannot fold a call the admin asked to replay. */
+  mapping_failed: 422,
   internal: 500,
   database_unavailable: 503,
   not_ready: 503,

@@ -1,7 +1,6 @@
 import { mkdirSync, openSync, closeSync, writeFileSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
@@ -127,6 +126,12 @@ function openPostgres(url: string, options: OpenOptions): Database {
 }
 
 async function openPglite(options: OpenOptions): Promise<Database> {
+  // Loaded only when used: PGlite's module alone adds ~50 MB to a process
+  // that talks to a real Postgres.
+  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('drizzle-orm/pglite'),
+  ]);
   let releaseDirLock = () => {};
   let client: PGlite;
   if (options.pglite) {

@@ -20,6 +20,8 @@ export interface AppDeps {
   ingest: IngestQueue;
   mappings: { current(): MappingSet };
   now?: () => Date;
+  /** Serve the webhook URLs (false in a worker-only process, which keeps health and metrics). */
+  webhooks?: boolean;
   /** Extra route groups mounted by the caller (the admin), keeping this factory free of them. */
   mount?: (app: Hono<AppEnv>) => void;
 }
@@ -36,16 +38,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route('/', healthRoutes(deps.database));
   app.route('/', metricsRoutes(deps.metrics, deps.database));
-  app.route(
-    '/webhooks',
-    webhookRoutes({
-      config: deps.config,
-      metrics: deps.metrics,
-      ingest: deps.ingest,
-      mappings: deps.mappings,
-      now: deps.now ?? (() => new Date()),
-    }),
-  );
+  if (deps.webhooks ?? true) {
+    app.route(
+      '/webhooks',
+      webhookRoutes({
+        config: deps.config,
+        metrics: deps.metrics,
+        ingest: deps.ingest,
+        mappings: deps.mappings,
+        now: deps.now ?? (() => new Date()),
+      }),
+    );
+  }
   deps.mount?.(app);
 
   app.notFound((c) => c.json<ErrorBody>({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));

@@ -77,14 +77,45 @@ export async function claimCalls(
   }));
 }
 
+/** A webhook_events row as the fold reads it. */
+export type EventRow = {
+  id: number;
+  source: SourceName;
+  event_type: string;
+  dedupe_key: string;
+  call_key: string;
+  vendor_time: Date | null;
+  vendor_time_raw: string | null;
+  received_at: Date;
+  payload: Record<string, unknown>;
+  headers: Record<string, string>;
+};
+
+export const EVENT_COLUMNS =
+  'e.id, e.source, e.event_type, e.dedupe_key, e.call_key, e.vendor_time, e.vendor_time_raw, e.received_at, e.payload, e.headers';
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    id: r.id,
+    source: r.source,
+    eventType: r.event_type,
+    dedupeKey: r.dedupe_key,
+    callKey: r.call_key,
+    vendorTime: r.vendor_time,
+    vendorTimeRaw: r.vendor_time_raw,
+    receivedAt: r.received_at,
+    payload: r.payload,
+    headers: r.headers,
+  };
+}
+
 /**
  * The syncable events of the given calls, oldest first. Ignored event types
  * (status 'ignored') are not part of any activity; discarded ones are kept
  * out too. One query for the whole batch, served by webhook_events_call.
  */
 const LOAD_EVENTS_SQL = `
-SELECT e.id, e.source, e.event_type, e.dedupe_key, e.call_key, e.vendor_time, e.vendor_time_raw,
-       e.received_at, e.payload, e.headers
+SELECT ${EVENT_COLUMNS}
 FROM webhook_events e
 JOIN json_to_recordset($1::json) AS k(source text, call_key text)
   ON e.source = k.source AND e.call_key = k.call_key
@@ -96,35 +127,15 @@ export async function loadEvents(
   db: Queryable,
   calls: ReadonlyArray<{ source: SourceName; callKey: string }>,
 ): Promise<Map<string, StoredEvent[]>> {
-  const rows = await db.query<{
-    id: number;
-    source: SourceName;
-    event_type: string;
-    dedupe_key: string;
-    call_key: string;
-    vendor_time: Date | null;
-    vendor_time_raw: string | null;
-    received_at: Date;
-    payload: Record<string, unknown>;
-    headers: Record<string, string>;
-  }>(LOAD_EVENTS_SQL, [JSON.stringify(calls.map((c) => ({ source: c.source, call_key: c.callKey })))]);
+  const rows = await db.query<EventRow>(LOAD_EVENTS_SQL, [
+    JSON.stringify(calls.map((c) => ({ source: c.source, call_key: c.callKey }))),
+  ]);
   const byCall = new Map<string, StoredEvent[]>();
   for (const r of rows) {
     const key = callMapKey(r.source, r.call_key);
     let list = byCall.get(key);
     if (!list) byCall.set(key, (list = []));
-    list.push({
-      id: r.id,
-      source: r.source,
-      eventType: r.event_type,
-      dedupeKey: r.dedupe_key,
-      callKey: r.call_key,
-      vendorTime: r.vendor_time,
-      vendorTimeRaw: r.vendor_time_raw,
-      receivedAt: r.received_at,
-      payload: r.payload,
-      headers: r.headers,
-    });
+    list.push(toStoredEvent(r));
   }
   return byCall;
 }

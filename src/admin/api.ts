@@ -1,0 +1,290 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Config } from '../config';
+import { AppError } from '../errors';
+import type { AppEnv } from '../http/context';
+import { ADMIN_DISABLED_MESSAGE, BEARER_MESSAGES, actorFrom, checkBearer } from './auth';
+import {
+  AuditListSchema,
+  AuditQuerySchema,
+  BulkReplayBodySchema,
+  BulkReplaySchema,
+  DiscardSchema,
+  ErrorSchema,
+  EventWithSyncSchema,
+  IdParamSchema,
+  ListQuerySchema,
+  ReplayOneSchema,
+  SummarySchema,
+  SyncDetailSchema,
+  SyncListSchema,
+  describeIssues,
+} from './schemas';
+import type { AdminService } from './service';
+
+/**
+ * The admin API under /admin: JSON, Bearer-authenticated, described by
+ * /admin/openapi.json (generated from the zod schemas that validate it).
+ */
+
+const BEARER_SCHEME = 'AdminToken';
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Guards every API route. It is attached per route (not as a /admin/*
+ * middleware) because the page shares the /admin prefix and has its own
+ * session auth. It runs before input validation, so a caller without the
+ * token learns nothing about what the API accepts.
+ */
+export function requireAdminToken(config: Pick<Config, 'ADMIN_TOKEN'>): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    // Admin answers carry call data (phone numbers, payloads): never cache them.
+    c.header('Cache-Control', 'no-store');
+    const token = config.ADMIN_TOKEN;
+    if (token === undefined) throw new AppError('admin_disabled', ADMIN_DISABLED_MESSAGE);
+    const check = checkBearer(c.req.header('authorization'), token);
+    if (!check.ok) {
+      c.header('WWW-Authenticate', 'Bearer realm="callsync-admin"');
+      throw new AppError('unauthorized', BEARER_MESSAGES[check.reason]);
+    }
+    await next();
+  };
+}
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const commonErrors = {
+  401: errorResponse('No token, or not the admin token.'),
+  403: errorResponse('admin_disabled: ADMIN_TOKEN is not set.'),
+};
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+export function adminApi(config: Config, service: AdminService): OpenAPIHono<AppEnv, {}, '/admin'> {
+  const api = new OpenAPIHono<AppEnv>({
+    // Every validation failure: 400 validation_failed naming the bad field.
+    defaultHook: (result, c) => {
+      if (result.success) return undefined;
+      const message = describeIssues(result.error, {
+        unknown: result.target === 'json' ? 'unknown field' : 'unknown parameter',
+        whole: result.target === 'json' ? 'body' : result.target,
+      });
+      return c.json({ error: { code: 'validation_failed', message } }, 400);
+    },
+  }).basePath('/admin');
+
+  const auth = requireAdminToken(config);
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    },
+  });
+  const security = [{ [BEARER_SCHEME]: [] }];
+
+  api.openAPIRegistry.registerComponent('securitySchemes', BEARER_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The ADMIN_TOKEN of the service.',
+  });
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/syncs',
+      summary: 'List syncs (one per call), newest change first',
+      description:
+        'Filters combine with AND. `since`/`until` apply to the time the sync last changed (updated_at). Pages are keyset-paginated: pass `nextCursor` as `cursor`.',
+      tags: ['syncs'],
+      security,
+      middleware: [auth],
+      request: { query: ListQuerySchema },
+      responses: { 200: json(SyncListSchema, 'A page of syncs.'), 400: errorResponse('validation_failed: a bad filter, named in the message.'), ...commonErrors },
+    }),
+    async (c) => c.json(await service.listSyncs(c.req.valid('query')), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/syncs/{id}',
+      summary: 'One sync: events with raw payloads, mapped activity, CRM payload, attempt history',
+      tags: ['syncs'],
+      security,
+      middleware: [auth],
+      request: { params: IdParamSchema },
+      responses: { 200: json(SyncDetailSchema, 'The sync.'), 400: errorResponse('validation_failed: the id is not a positive integer.'), 404: errorResponse('not_found'), ...commonErrors },
+    }),
+    async (c) => c.json(await service.getSync(Number(c.req.valid('param').id)), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path: '/syncs/{id}/replay',
+      summary: 'Fold the call again with the current mappings and queue it now',
+      description:
+        'Stores the newly folded activity, sets the sync pending with a fresh retry budget (attempts 0), puts its failed/discarded events back to pending and wakes the workers. ' +
+        'Works from any status (a synced call is written again, e.g. after a mapping fix; a discarded one is un-discarded). ' +
+        'If the current mappings still fail on the call, nothing is queued and the answer is 422 `mapping_failed` with the mapping error. ' +
+        'If a worker is writing the call at this moment, the answer is 409 `conflict`: try again shortly.',
+      tags: ['syncs'],
+      security,
+      middleware: [auth, limitBody],
+      request: { params: IdParamSchema },
+      responses: {
+        200: json(ReplayOneSchema, 'Queued.'),
+        400: errorResponse('validation_failed'),
+        404: errorResponse('not_found'),
+        409: errorResponse('conflict: a worker is writing the call right now.'),
+        422: errorResponse('mapping_failed: the current mappings cannot fold the call; nothing was queued.'),
+        ...commonErrors,
+      },
+    }),
+    async (c) => c.json(await service.replayOne(Number(c.req.valid('param').id), actorFrom(c, 'api')), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path: '/syncs/{id}/discard',
+      summary: 'Stop trying to sync the call',
+      description:
+        'Sets the sync and its not-yet-synced events discarded; the worker never claims it again (a new webhook for the call, or a replay, brings it back). ' +
+        'A synced call cannot be discarded (409), nor one a worker is writing right now (409).',
+      tags: ['syncs'],
+      security,
+      middleware: [auth, limitBody],
+      request: { params: IdParamSchema },
+      responses: {
+        200: json(DiscardSchema, 'Discarded.'),
+        400: errorResponse('validation_failed'),
+        404: errorResponse('not_found'),
+        409: errorResponse('conflict: already synced, or being written right now.'),
+        ...commonErrors,
+      },
+    }),
+    async (c) => c.json(await service.discardOne(Number(c.req.valid('param').id), actorFrom(c, 'api')), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path: '/syncs/replay',
+      summary: 'Bulk replay: queue every call matching a filter',
+      description:
+        'Matches on status (default failed), source and a window on updated_at, and queues the calls in batches (no long transaction). ' +
+        'The worker folds each call with the mappings current when it writes it. Calls a worker is writing at that moment are left alone and counted in `skipped`. ' +
+        'With `dryRun: true` nothing changes: the answer has the count and the first matching calls.',
+      tags: ['syncs'],
+      security,
+      middleware: [auth, limitBody],
+      request: { body: { required: true, content: { 'application/json': { schema: BulkReplayBodySchema } } } },
+      responses: {
+        200: json(BulkReplaySchema, 'How many calls were (or would be) replayed.'),
+        400: errorResponse('validation_failed or invalid_json.'),
+        413: errorResponse('payload_too_large'),
+        415: errorResponse('unsupported_media_type: send Content-Type: application/json.'),
+        ...commonErrors,
+      },
+    }),
+    async (c) => c.json(await service.replayBulk(c.req.valid('json'), actorFrom(c, 'api')), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/events/{id}',
+      summary: 'One raw event',
+      tags: ['events'],
+      security,
+      middleware: [auth],
+      request: { params: IdParamSchema },
+      responses: { 200: json(EventWithSyncSchema, 'The event, with its raw body.'), 400: errorResponse('validation_failed'), 404: errorResponse('not_found'), ...commonErrors },
+    }),
+    async (c) => c.json(await service.getEvent(Number(c.req.valid('param').id)), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/summary',
+      summary: 'Sync counts by status and by source',
+      tags: ['syncs'],
+      security,
+      middleware: [auth],
+      responses: { 200: json(SummarySchema, 'The counts.'), ...commonErrors },
+    }),
+    async (c) => c.json(await service.summary(), 200),
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/audit',
+      summary: 'The newest admin audit entries (who did what, from where)',
+      tags: ['audit'],
+      security,
+      middleware: [auth],
+      request: { query: AuditQuerySchema },
+      responses: { 200: json(AuditListSchema, 'Newest first.'), 400: errorResponse('validation_failed'), ...commonErrors },
+    }),
+    async (c) => c.json({ items: await service.recentAudit(c.req.valid('query').limit) }, 200),
+  );
+
+  // The document itself sits behind the token like every admin route.
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This document',
+      tags: ['meta'],
+      security,
+      middleware: [auth],
+      responses: { 200: json(z.looseObject({ openapi: z.string() }), 'The OpenAPI 3.1 document of the admin API.'), ...commonErrors },
+    }),
+    // The generator's OpenAPIObject type is wider than JSON; the document is plain JSON.
+    (c) => c.json(openApiDocument(api) as unknown as { openapi: string; [key: string]: unknown }, 200),
+  );
+
+  api.onError(apiErrorHandler);
+  return api;
+}
+
+export function openApiDocument(api: OpenAPIHono<AppEnv, {}, '/admin'>) {
+  return api.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'callsync admin API',
+      version: '1',
+      description:
+        'Find why a call did not reach the CRM, and replay it. Every route needs `Authorization: Bearer <ADMIN_TOKEN>`; errors are `{ "error": { "code", "message" } }`.',
+    },
+  });
+}
+
+/**
+ * Errors of the admin API as `{ error: { code, message } }`: AppErrors as
+ * they are, hono's own HTTPExceptions (a malformed JSON body, a wrong
+ * Content-Type) translated; anything else goes on to the app's handler (500).
+ */
+export const apiErrorHandler: ErrorHandler<AppEnv> = (err, c: Context<AppEnv>) => {
+  if (err instanceof AppError) return c.json(err.toBody(), err.status);
+  if (err instanceof HTTPException) {
+    const mapped =
+      err.status === 415
+        ? new AppError('unsupported_media_type', 'send the body as JSON with Content-Type: application/json')
+        : err.status === 413
+          ? new AppError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`)
+          : err.status === 400
+            ? new AppError('invalid_json', 'the body is not valid JSON')
+            : new AppError('bad_request', err.message || 'bad request');
+    return c.json(mapped.toBody(), mapped.status);
+  }
+  throw err;
+};

@@ -1,0 +1,400 @@
+import type { Database, Queryable } from '../db/client';
+import type { SyncStatus } from '../db/schema';
+import type { JsonValue, StoredEvent } from '../mapping/types';
+import type { SourceName } from '../sources/types';
+import { PENDING_CHANNEL } from './ingest';
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './sync-store';
+
+/**
+ * Replay and discard: the admin's two ways of settling a call the worker
+ * could not deliver (src/admin/, src/cli/replay.ts).
+ *
+ * Replay puts a call back in the worker's queue as if it were new:
+ * status 'pending', attempts 0 (a fresh retry budget), next_attempt_at now().
+ * Its last error, HTTP status and CRM response stay on the row as history
+ * until the next attempt overwrites them, and sync_attempts keeps every
+ * earlier attempt. Its failed and discarded events go back to 'pending' (the
+ * synced ones stay 'synced'; the worker folds all of them anyway). A NOTIFY
+ * on PENDING_CHANNEL, sent when the transaction commits, wakes idle workers
+ * at once instead of at their next poll.
+ *
+ * Discard is the opposite: the call and its not-yet-synced events become
+ * 'discarded', so the worker never claims them again (a later webhook for the
+ * call makes it pending again, see ingest.ts; a replay undoes a discard).
+ *
+ * The lease: a call whose lease is active (locked_until > now()) is being
+ * written to the CRM right now. Neither replay nor discard touches it: the
+ * single-call functions answer 'busy' (the admin gets a 409 and can try again
+ * in a moment), bulk replay leaves it out and counts it as skipped. Replaying
+ * it under the worker's feet would be pointless anyway: the worker folds the
+ * call with the current mappings when it writes, and a call that changes
+ * meanwhile stays pending (see completeSyncs).
+ *
+ * An EXPIRED lease (a worker that died or hung) is cleared: locked_by and
+ * locked_until become NULL. That is what makes a late completion from that
+ * worker a no-op (completeSyncs only writes rows still `locked_by` it), so a
+ * stale outcome can never overwrite the admin's replay or discard.
+ *
+ * Lock order: a call row is locked before its events, and several calls in
+ * (source, call_key) order, the order intake and completeSyncs use, so these
+ * statements cannot deadlock with the worker or with intake.
+ */
+
+/** A call as the replay needs it, with the events the fold reads. */
+export interface ReplayCandidate {
+  id: number;
+  source: SourceName;
+  callKey: string;
+  status: SyncStatus;
+  /** True while a worker holds an active lease on the call. */
+  leased: boolean;
+  events: StoredEvent[];
+}
+
+/**
+ * The call and the events a replay would fold: every syncable event, the
+ * discarded ones included because replay brings them back (loadEvents in
+ * sync-store.ts, which the worker uses, leaves discarded events out).
+ */
+export async function loadReplayCandidate(db: Queryable, id: number): Promise<ReplayCandidate | undefined> {
+  const calls = await db.query<{ id: number; source: SourceName; call_key: string; status: SyncStatus; leased: boolean }>(
+    `SELECT id, source, call_key, status, COALESCE(locked_until > now(), false) AS leased FROM call_syncs WHERE id = $1`,
+    [id],
+  );
+  const call = calls[0];
+  if (!call) return undefined;
+  const rows = await db.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS}
+     FROM webhook_events e
+     WHERE e.source = $1 AND e.call_key = $2 AND e.status IN ('pending', 'synced', 'failed', 'discarded')
+     ORDER BY e.id`,
+    [call.source, call.call_key],
+  );
+  return {
+    id: call.id,
+    source: call.source,
+    callKey: call.call_key,
+    status: call.status,
+    leased: call.leased,
+    events: rows.map(toStoredEvent),
+  };
+}
+
+export type SingleOutcome =
+  | { outcome: 'missing' }
+  | { outcome: 'busy'; lockedBy: string | null; lockedUntil: Date }
+  | { outcome: 'done'; previousStatus: SyncStatus; previousAttempts: number; events: number };
+
+/**
+ * Queues one call now. `activity` (the fold with the current mappings) is
+ * stored on the call so the admin sees it before the worker's attempt; null
+ * keeps the stored one.
+ *
+ * Why this shape: one statement, so the row lock (FOR UPDATE on the call)
+ * lasts only for it; the lease is judged on the row as it is once locked, so
+ * a claim that commits while we wait is seen and respected; the NOTIFY is
+ * queued only when a row was replayed and is delivered at commit.
+ */
+const REPLAY_ONE_SQL = `
+WITH target AS (
+  SELECT id, source, call_key, status, attempts, locked_by, locked_until,
+         COALESCE(locked_until > now(), false) AS leased
+  FROM call_syncs WHERE id = $1
+  FOR UPDATE
+),
+replayed AS (
+  UPDATE call_syncs c SET
+    status = 'pending',
+    attempts = 0,
+    next_attempt_at = now(),
+    locked_by = NULL,
+    locked_until = NULL,
+    activity = COALESCE($2::jsonb, c.activity),
+    updated_at = now()
+  FROM target t
+  WHERE c.id = t.id AND NOT t.leased
+  RETURNING c.id, c.source, c.call_key
+),
+events AS (
+  UPDATE webhook_events e SET status = 'pending', next_attempt_at = NULL
+  FROM replayed r
+  WHERE e.source = r.source AND e.call_key = r.call_key AND e.status IN ('failed', 'discarded')
+  RETURNING 1
+)
+SELECT t.status, t.attempts, t.leased, t.locked_by, t.locked_until,
+       (SELECT count(*) FROM events)::int AS events,
+       (SELECT pg_notify('${PENDING_CHANNEL}', '') FROM replayed LIMIT 1) IS NULL AS notified
+FROM target t
+`;
+
+export async function replayCall(db: Queryable, id: number, activity: JsonValue | null): Promise<SingleOutcome> {
+  const rows = await db.query<{
+    status: SyncStatus;
+    attempts: number;
+    leased: boolean;
+    locked_by: string | null;
+    locked_until: Date | null;
+    events: number;
+  }>(REPLAY_ONE_SQL, [id, activity === null ? null : JSON.stringify(activity)]);
+  return singleOutcome(rows[0]);
+}
+
+export type DiscardOutcome = SingleOutcome | { outcome: 'synced' };
+
+/**
+ * Discards one call. A synced call is refused ('synced'): it is already in
+ * the CRM, there is nothing left to discard. Same locking as replay.
+ */
+const DISCARD_ONE_SQL = `
+WITH target AS (
+  SELECT id, source, call_key, status, attempts, locked_by, locked_until,
+         COALESCE(locked_until > now(), false) AS leased
+  FROM call_syncs WHERE id = $1
+  FOR UPDATE
+),
+discarded AS (
+  UPDATE call_syncs c SET
+    status = 'discarded',
+    locked_by = NULL,
+    locked_until = NULL,
+    updated_at = now()
+  FROM target t
+  WHERE c.id = t.id AND NOT t.leased AND t.status <> 'synced'
+  RETURNING c.id, c.source, c.call_key
+),
+events AS (
+  UPDATE webhook_events e SET status = 'discarded', next_attempt_at = NULL
+  FROM discarded d
+  WHERE e.source = d.source AND e.call_key = d.call_key AND e.status IN ('pending', 'failed')
+  RETURNING 1
+)
+SELECT t.status, t.attempts, t.leased, t.locked_by, t.locked_until,
+       (SELECT count(*) FROM events)::int AS events
+FROM target t
+`;
+
+export async function discardCall(db: Queryable, id: number): Promise<DiscardOutcome> {
+  const rows = await db.query<{
+    status: SyncStatus;
+    attempts: number;
+    leased: boolean;
+    locked_by: string | null;
+    locked_until: Date | null;
+    events: number;
+  }>(DISCARD_ONE_SQL, [id]);
+  const row = rows[0];
+  if (row && !row.leased && row.status === 'synced') return { outcome: 'synced' };
+  return singleOutcome(row);
+}
+
+function singleOutcome(
+  row: { status: SyncStatus; attempts: number; leased: boolean; locked_by: string | null; locked_until: Date | null; events: number } | undefined,
+): SingleOutcome {
+  if (!row) return { outcome: 'missing' };
+  if (row.leased && row.locked_until) return { outcome: 'busy', lockedBy: row.locked_by, lockedUntil: row.locked_until };
+  return { outcome: 'done', previousStatus: row.status, previousAttempts: row.attempts, events: row.events };
+}
+
+/** Which calls a bulk replay takes: one status, optionally one source and a window on updated_at. */
+export interface ReplayFilter {
+  status: SyncStatus;
+  source?: SourceName | undefined;
+  /** updated_at >= since */
+  since?: Date | undefined;
+  /** updated_at < until */
+  until?: Date | undefined;
+}
+
+function filterSql(filter: ReplayFilter, params: unknown[], alias = 'c'): string {
+  const where: string[] = [];
+  const add = (clause: (placeholder: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(clause(`$${params.length}`));
+  };
+  add((p) => `${alias}.status = ${p}`, filter.status);
+  if (filter.source !== undefined) add((p) => `${alias}.source = ${p}`, filter.source);
+  if (filter.since !== undefined) add((p) => `${alias}.updated_at >= ${p}::timestamptz`, filter.since.toISOString());
+  if (filter.until !== undefined) add((p) => `${alias}.updated_at < ${p}::timestamptz`, filter.until.toISOString());
+  return where.join(' AND ');
+}
+
+export interface MatchSummary {
+  /** Calls a replay would queue now. */
+  count: number;
+  /** Calls that match but are being synced right now (active lease); a replay would leave them alone. */
+  skipped: number;
+  /** The first matching calls (newest first), up to the sample limit. */
+  sample: Array<{
+    id: number;
+    source: SourceName;
+    callKey: string;
+    status: SyncStatus;
+    attempts: number;
+    lastError: string | null;
+    updatedAt: Date;
+  }>;
+}
+
+/** What a bulk replay would do (dry run): counts and a capped sample, read-only. */
+export async function matchReplay(db: Queryable, filter: ReplayFilter, sampleLimit: number): Promise<MatchSummary> {
+  const params: unknown[] = [];
+  const where = filterSql(filter, params);
+  const counts = await db.query<{ count: number; skipped: number }>(
+    `SELECT count(*) FILTER (WHERE NOT COALESCE(c.locked_until > now(), false))::int AS count,
+            count(*) FILTER (WHERE COALESCE(c.locked_until > now(), false))::int AS skipped
+     FROM call_syncs c WHERE ${where}`,
+    params,
+  );
+  params.push(sampleLimit);
+  const sample = await db.query<{
+    id: number;
+    source: SourceName;
+    call_key: string;
+    status: SyncStatus;
+    attempts: number;
+    last_error: string | null;
+    updated_at: Date;
+  }>(
+    `SELECT c.id, c.source, c.call_key, c.status, c.attempts, c.last_error, c.updated_at
+     FROM call_syncs c
+     WHERE ${where} AND NOT COALESCE(c.locked_until > now(), false)
+     ORDER BY c.updated_at DESC, c.id DESC
+     LIMIT $${params.length}`,
+    params,
+  );
+  return {
+    count: counts[0]?.count ?? 0,
+    skipped: counts[0]?.skipped ?? 0,
+    sample: sample.map((r) => ({
+      id: r.id,
+      source: r.source,
+      callKey: r.call_key,
+      status: r.status,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      updatedAt: r.updated_at,
+    })),
+  };
+}
+
+/**
+ * One batch of a bulk replay.
+ *
+ * Why this shape:
+ * - Batches walk the table by id (id > $last), each its own short statement
+ *   and transaction: thousands of calls never sit in one long transaction
+ *   holding row locks the worker and intake need, and the walk ends even
+ *   when replayed rows still match the filter (status 'pending').
+ * - `batch` picks candidates without locks; `locked` then locks them in
+ *   (source, call_key) order, the order intake's upsert and completeSyncs
+ *   use, so we cannot deadlock with them (FOR UPDATE waits for their short
+ *   statements instead of skipping the row).
+ * - The UPDATE re-checks the filter's status and the lease on the row as it
+ *   is once locked (READ COMMITTED re-evaluates it on the newest version): a
+ *   call a worker claimed, or that changed status, since `batch` is left
+ *   alone and counted as skipped.
+ * - The NOTIFY is queued only when the batch replayed something and is
+ *   delivered when it commits, so workers start on it at once.
+ */
+function replayBatchSql(where: string, statusParam: string, afterParam: string, limitParam: string): string {
+  return `
+WITH batch AS (
+  SELECT c.id FROM call_syncs c
+  WHERE ${where} AND c.id > ${afterParam}
+  ORDER BY c.id
+  LIMIT ${limitParam}
+),
+locked AS (
+  SELECT c.id FROM call_syncs c JOIN batch b ON b.id = c.id
+  ORDER BY c.source, c.call_key
+  FOR UPDATE OF c
+),
+replayed AS (
+  UPDATE call_syncs c SET
+    status = 'pending',
+    attempts = 0,
+    next_attempt_at = now(),
+    locked_by = NULL,
+    locked_until = NULL,
+    updated_at = now()
+  FROM locked l
+  WHERE c.id = l.id AND c.status = ${statusParam} AND NOT COALESCE(c.locked_until > now(), false)
+  RETURNING c.id, c.source, c.call_key
+),
+events AS (
+  UPDATE webhook_events e SET status = 'pending', next_attempt_at = NULL
+  FROM replayed r
+  WHERE e.source = r.source AND e.call_key = r.call_key AND e.status IN ('failed', 'discarded')
+  RETURNING 1
+)
+SELECT (SELECT max(id) FROM batch) AS last_id,
+       (SELECT count(*) FROM batch)::int AS scanned,
+       (SELECT count(*) FROM replayed)::int AS replayed,
+       (SELECT count(*) FROM events)::int AS events,
+       (SELECT pg_notify('${PENDING_CHANNEL}', '') FROM replayed LIMIT 1) IS NULL AS notified
+`;
+}
+
+export interface BulkReplayResult {
+  /** Calls queued. */
+  count: number;
+  /** Calls that matched but were being synced at that moment (or changed meanwhile), left alone. */
+  skipped: number;
+  /** Events brought back from failed/discarded to pending. */
+  events: number;
+  batches: number;
+}
+
+export const DEFAULT_REPLAY_BATCH = 500;
+
+/**
+ * Queues every call matching the filter, batch by batch (see replayBatchSql).
+ * `onBatch` reports progress; a failure mid-way leaves the batches already
+ * committed replayed, and the error carries the partial result.
+ */
+export async function replayMatching(
+  database: Database,
+  filter: ReplayFilter,
+  options: { batchSize?: number; onBatch?: (progress: BulkReplayResult) => void } = {},
+): Promise<BulkReplayResult> {
+  const batchSize = options.batchSize ?? DEFAULT_REPLAY_BATCH;
+  const result: BulkReplayResult = { count: 0, skipped: 0, events: 0, batches: 0 };
+  let after = 0;
+  for (;;) {
+    const params: unknown[] = [];
+    const where = filterSql(filter, params);
+    // filterSql always binds the status first.
+    const statusParam = '$1';
+    params.push(after);
+    const afterParam = `$${params.length}`;
+    params.push(batchSize);
+    const limitParam = `$${params.length}`;
+    let rows: Array<{ last_id: number | null; scanned: number; replayed: number; events: number }>;
+    try {
+      rows = await database.query(replayBatchSql(where, statusParam, afterParam, limitParam), params);
+    } catch (err) {
+      throw new BulkReplayError(result, err);
+    }
+    const row = rows[0];
+    if (!row || row.scanned === 0 || row.last_id === null) break;
+    result.count += row.replayed;
+    result.skipped += row.scanned - row.replayed;
+    result.events += row.events;
+    result.batches += 1;
+    after = row.last_id;
+    options.onBatch?.({ ...result });
+    if (row.scanned < batchSize) break;
+  }
+  return result;
+}
+
+/** A bulk replay that failed part-way: `partial` says what was committed before the failure. */
+export class BulkReplayError extends Error {
+  constructor(
+    readonly partial: BulkReplayResult,
+    cause: unknown,
+  ) {
+    super(`bulk replay stopped after ${partial.count} calls: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'BulkReplayError';
+  }
+}
