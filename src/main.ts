@@ -1,6 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { loadConfigOrExit, ROLES, type Config, type Role } from './config';
-import { createCrmTarget } from './crm';
+import { createCrmTarget, type CrmTarget } from './crm';
 import { openDatabase, type Database } from './db/client';
 import { runMigrations } from './db/migrate';
 import { errorMessage } from './errors';
@@ -54,7 +54,14 @@ async function main(): Promise<void> {
   const runsWeb = role === 'all' || role === 'web';
   const runsWorker = role === 'all' || role === 'worker';
 
-  const target = runsWorker ? createCrmTarget(config, logger) : undefined;
+  let target: CrmTarget | undefined;
+  try {
+    target = runsWorker ? await createCrmTarget(config, logger) : undefined;
+  } catch (err) {
+    logger.fatal({ err: errorMessage(err) }, `cannot set up the ${config.crmTarget} target`);
+    await database.close();
+    process.exit(1);
+  }
   if (runsWorker && target) {
     const worker = new SyncWorker({ database, mappings, target, config, logger, metrics });
     const retention = new RetentionJob(
@@ -73,7 +80,7 @@ async function main(): Promise<void> {
 
   const ingest = new IngestQueue(
     database,
-    { maxBatch: config.INGEST_BATCH_MAX, maxInFlight: 4, timeoutMs: 10_000 },
+    { maxBatch: config.INGEST_BATCH_MAX, maxInFlight: config.INGEST_MAX_IN_FLIGHT, timeoutMs: 10_000 },
     logger,
     metrics,
   );

@@ -117,24 +117,24 @@ describe('DryRunTarget', () => {
 });
 
 describe('createCrmTarget', () => {
-  it('chooses by CRM_TARGET, dry-run when no CRM is configured', () => {
-    expect(createCrmTarget(testConfig(), logger).name).toBe('dry-run');
-    const hubspot = createCrmTarget(testConfig({ CRM_TARGET: 'hubspot', HUBSPOT_ACCESS_TOKEN: 'pat-x' }), logger);
+  it('chooses by CRM_TARGET, dry-run when no CRM is configured', async () => {
+    expect((await createCrmTarget(testConfig(), logger)).name).toBe('dry-run');
+    const hubspot = await createCrmTarget(testConfig({ CRM_TARGET: 'hubspot', HUBSPOT_ACCESS_TOKEN: 'pat-x' }), logger);
     expect(hubspot).toMatchObject({ name: 'hubspot', needs: ['hubspot'], maxBatch: 100 });
-    const salesforce = createCrmTarget(
+    const salesforce = await createCrmTarget(
       testConfig({ CRM_TARGET: 'salesforce', SALESFORCE_CLIENT_ID: 'id', SALESFORCE_CLIENT_SECRET: 'secret' }),
       logger,
     );
     expect(salesforce).toMatchObject({ name: 'salesforce', needs: ['salesforce'], maxBatch: 200 });
   });
 
-  it('refuses an unreadable JWT key at start-up with a clear message', () => {
+  it('refuses an unreadable JWT key at start-up with a clear message', async () => {
     const config = testConfig({
       CRM_TARGET: 'salesforce',
       SALESFORCE_CLIENT_ID: 'id',
       SALESFORCE_USERNAME: 'user@example.com',
       SALESFORCE_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----',
     });
-    expect(() => createCrmTarget(config, logger)).toThrow(/^SALESFORCE_PRIVATE_KEY is neither a PEM private key nor the path of one/);
+    await expect(createCrmTarget(config, logger)).rejects.toThrow(/^SALESFORCE_PRIVATE_KEY is neither a PEM private key nor the path of one/);
   });
 });

@@ -14,7 +14,11 @@ export type Row = Record<string, unknown>;
 
 /** Something raw SQL can run on: the pool, or one transaction. */
 export interface Queryable {
-  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * `prepare`: keep the parsed and planned statement on the connection
+   * (postgres.js); worth it for hot statements with complex plans.
+   */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[], options?: { prepare?: boolean }): Promise<T[]>;
 }
 
 /**
@@ -79,8 +83,9 @@ function openPostgres(url: string, options: OpenOptions): Database {
     q: postgres.Sql | postgres.TransactionSql,
     text: string,
     params: readonly unknown[] = [],
+    prepare = false,
   ): Promise<T[]> => {
-    const rows = await q.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+    const rows = await q.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare });
     // drizzle's postgres-js driver turns off postgres.js's timestamp parsing on
     // the shared client (it maps dates itself), so raw results get strings.
     // Give raw callers what PGlite gives them: Date objects.
@@ -99,9 +104,9 @@ function openPostgres(url: string, options: OpenOptions): Database {
   return {
     kind: 'postgres',
     db,
-    query: (text, params) => run(sql, text, params),
+    query: (text, params, options) => run(sql, text, params, options?.prepare),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
-      sql.begin((tx) => fn({ query: (text, params) => run(tx, text, params) })) as Promise<T>,
+      sql.begin((tx) => fn({ query: (text, params, options) => run(tx, text, params, options?.prepare) })) as Promise<T>,
     async listen(channel, onNotify) {
       const sub = await sql.listen(channel, (payload) => onNotify(payload));
       return async () => {

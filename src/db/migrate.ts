@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -7,7 +7,15 @@ import type { PgliteDatabase } from 'drizzle-orm/pglite';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import type { Database } from './client';
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+/** drizzle/ at the package root, whether this runs from src/db (tsx) or a bundle in dist/. */
+export const MIGRATIONS_DIR = findUp(path.dirname(fileURLToPath(import.meta.url)), 'drizzle/meta/_journal.json');
+
+function findUp(from: string, marker: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, marker))) return path.join(dir, marker.split('/')[0] ?? '');
+    if (path.dirname(dir) === dir) throw new Error(`cannot find ${marker} above ${from}`);
+  }
+}
 
 /** Any fixed number: every process that migrates takes the same advisory lock. */
 const MIGRATION_LOCK_KEY = 0x6361_6c6c; // "call"

@@ -54,7 +54,10 @@ export const webhookEvents = pgTable(
   (t) => [
     uniqueIndex('webhook_events_source_dedupe_key').on(t.source, t.dedupeKey),
     index('webhook_events_call').on(t.source, t.callKey, t.id),
-    index('webhook_events_status_received').on(t.status, t.receivedAt),
+    // For retention. Deliberately no index on status: the worker updates it
+    // for every event it syncs, and an indexed status would make each of
+    // those updates write every index again instead of a HOT update.
+    index('webhook_events_received').on(t.receivedAt),
   ],
 );
 
@@ -98,6 +101,8 @@ export const callSyncs = pgTable(
     activity: jsonb('activity'),
     /** The exact CRM payload of the last attempt (what dry-run "would send"). */
     crmPayload: jsonb('crm_payload'),
+    /** When the call last became pending: the received time of its oldest unsynced event, for the outbox-age metric. */
+    pendingSince: timestamp('pending_since', tz).notNull().defaultNow(),
     firstEventAt: timestamp('first_event_at', tz).notNull().defaultNow(),
     lastEventAt: timestamp('last_event_at', tz).notNull().defaultNow(),
     createdAt: timestamp('created_at', tz).notNull().defaultNow(),

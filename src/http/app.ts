@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { requestId } from 'hono/request-id';
+import { requestContext } from './request-context';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { AppError, type ErrorBody } from '../errors';
@@ -30,11 +30,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.use(requestId({ limitLength: 64 }));
-  app.use(async (c, next) => {
-    c.set('log', deps.logger.child({ reqId: c.get('requestId') }));
-    await next();
-  });
+  app.use(requestContext(deps.logger));
 
   app.route('/', healthRoutes(deps.database));
   app.route('/', metricsRoutes(deps.metrics, deps.database));

@@ -40,8 +40,12 @@ export const PENDING_CHANNEL = 'callsync_pending';
  * commit (one WAL flush) serve every request in the batch; that commit is
  * what bounds a receiver doing one INSERT per request.
  *
- * - Input rows travel as a single json parameter (json_to_recordset), which
- *   works the same on postgres.js and PGlite and has no parameter-count limit.
+ * - Input columns travel as one array parameter each (unnest): the same on
+ *   postgres.js and PGlite, no parameter-count limit, and cheap to parse.
+ *   The payload is parsed from raw_body by Postgres itself (raw_body::jsonb),
+ *   so each body crosses the wire and is parsed once; only bodies needing
+ *   repair (see jsonbSafe) send a parsed copy. Measured: about half the
+ *   database CPU per row of a json_to_recordset envelope.
  * - Rows are inserted in (source, dedupe_key) order and calls upserted in
  *   (source, call_key) order: concurrent batches then take their locks in
  *   the same order and cannot deadlock each other.
@@ -50,29 +54,32 @@ export const PENDING_CHANNEL = 'callsync_pending';
  * - Each new syncable event bumps its call's `version` and makes the call
  *   due (a call in retry backoff keeps its schedule; a failed or discarded
  *   call gets a fresh retry budget, since new information may fix it).
+ *   updated_at is left alone so the update stays HOT (no index changes).
  * - pg_notify is queued inside the same statement, so workers wake exactly
  *   when the batch commits. (A scalar subquery is an init-plan: evaluated
  *   once, and only if a row is returned.)
  */
 const INSERT_BATCH_SQL = `
 WITH input AS (
-  SELECT * FROM json_to_recordset($1::json) AS x(
-    source text, event_type text, dedupe_key text, call_key text,
-    vendor_time timestamptz, vendor_time_raw text, received_at timestamptz,
-    raw_body text, payload jsonb, headers jsonb, status text)
+  SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+    $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[]
+  ) AS x(source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw,
+         received_at, raw_body, repaired_payload, headers, status)
 ),
 inserted AS (
   INSERT INTO webhook_events
     (source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body, payload, headers, status)
-  SELECT source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body, payload, headers, status
+  SELECT source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body,
+         COALESCE(repaired_payload, raw_body)::jsonb, headers::jsonb, status
   FROM input
   ORDER BY source, dedupe_key
   ON CONFLICT (source, dedupe_key) DO NOTHING
   RETURNING source, dedupe_key, call_key, status, received_at
 ),
 touched AS (
-  INSERT INTO call_syncs AS c (source, call_key, status, version, next_attempt_at, first_event_at, last_event_at)
-  SELECT source, call_key, 'pending', count(*), now(), min(received_at), max(received_at)
+  INSERT INTO call_syncs AS c (source, call_key, status, version, next_attempt_at, pending_since, first_event_at, last_event_at)
+  SELECT source, call_key, 'pending', count(*), now(), min(received_at), min(received_at), max(received_at)
   FROM inserted
   WHERE status = 'pending'
   GROUP BY source, call_key
@@ -82,8 +89,8 @@ touched AS (
     status = 'pending',
     attempts = CASE WHEN c.status IN ('failed', 'discarded') THEN 0 ELSE c.attempts END,
     next_attempt_at = CASE WHEN c.status = 'pending' THEN c.next_attempt_at ELSE now() END,
-    last_event_at = GREATEST(c.last_event_at, excluded.last_event_at),
-    updated_at = now()
+    pending_since = CASE WHEN c.status = 'pending' THEN c.pending_since ELSE excluded.pending_since END,
+    last_event_at = GREATEST(c.last_event_at, excluded.last_event_at)
   RETURNING 1
 )
 SELECT source, dedupe_key,
@@ -91,8 +98,25 @@ SELECT source, dedupe_key,
 FROM inserted
 `;
 
+/** One webhook as the insert statement's column values (see INSERT_BATCH_SQL). */
+type InsertRow = [
+  source: string,
+  eventType: string,
+  dedupeKey: string,
+  callKey: string,
+  vendorTime: string | null,
+  vendorTimeRaw: string | null,
+  receivedAt: string,
+  rawBody: string,
+  repairedPayload: string | null,
+  headers: string,
+  status: string,
+];
+
 interface Waiter {
-  event: NewEvent;
+  row: InsertRow;
+  /** source + dedupe key, to match RETURNING rows. */
+  key: string;
   resolve: (outcome: IngestOutcome) => void;
   reject: (err: IngestError) => void;
 }
@@ -125,8 +149,11 @@ export class IngestQueue {
   ) {}
 
   submit(event: NewEvent): Promise<IngestOutcome> {
+    // Only strings wait for the batch: the parsed payload is garbage at once
+    // instead of surviving into the old generation while the batch forms.
+    const row = toInsertRow(event);
     return new Promise<IngestOutcome>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
+      this.queue.push({ row, key: `${row[0]}\u0000${row[2]}`, resolve, reject });
       this.schedule();
     });
   }
@@ -168,7 +195,7 @@ export class IngestQueue {
   private async writeBatch(batch: Waiter[]): Promise<void> {
     this.metrics?.ingestBatchSize.observe(batch.length);
     try {
-      const stored = await this.insertWithRetry(batch.map((w) => w.event));
+      const stored = await this.insertWithRetry(batch.map((w) => w.row));
       resolveBatch(batch, stored);
     } catch (err) {
       const failure = err instanceof IngestError ? err.failure : classifyDbError(err);
@@ -185,10 +212,10 @@ export class IngestQueue {
     }
   }
 
-  private async insertWithRetry(events: NewEvent[]): Promise<Set<string>> {
+  private async insertWithRetry(rows: InsertRow[]): Promise<Set<string>> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.insert(events);
+        return await this.insert(rows);
       } catch (err) {
         // A deadlock with a worker's update is resolved by Postgres aborting
         // one side; running the batch again is safe (ON CONFLICT DO NOTHING).
@@ -198,24 +225,8 @@ export class IngestQueue {
     }
   }
 
-  private async insert(events: NewEvent[]): Promise<Set<string>> {
-    const rows = events.map((e) => {
-      // Only a \u escape in the body can smuggle in a NUL or a lone surrogate.
-      const clean = e.rawBody.includes('\\u') ? jsonbSafe : <T>(v: T) => v;
-      return {
-        source: e.source,
-        event_type: clean(e.eventType),
-        dedupe_key: clean(e.dedupeKey),
-        call_key: clean(e.callKey),
-        vendor_time: e.vendorTime?.toISOString() ?? null,
-        vendor_time_raw: e.vendorTimeRaw === null ? null : clean(e.vendorTimeRaw),
-        received_at: e.receivedAt.toISOString(),
-        raw_body: e.rawBody,
-        payload: clean(e.payload),
-        headers: e.headers,
-        status: e.status,
-      };
-    });
+  private async insert(rows: InsertRow[]): Promise<Set<string>> {
+    const params = rows[0]?.map((_, column) => pgTextArray(rows.map((row) => row[column] ?? null))) ?? [];
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -225,7 +236,7 @@ export class IngestQueue {
     });
     try {
       const result = await Promise.race([
-        this.database.query<{ source: string; dedupe_key: string }>(INSERT_BATCH_SQL, [JSON.stringify(rows)]),
+        this.database.query<{ source: string; dedupe_key: string }>(INSERT_BATCH_SQL, params, { prepare: true }),
         timeout,
       ]);
       return new Set(result.map((r) => `${r.source}\u0000${r.dedupe_key}`));
@@ -235,17 +246,59 @@ export class IngestQueue {
   }
 }
 
+function toInsertRow(e: NewEvent): InsertRow {
+  const needsRepair = needsJsonbRepair(e.rawBody);
+  const clean = needsRepair ? jsonbSafe : <T>(v: T) => v;
+  return [
+    e.source,
+    clean(e.eventType),
+    clean(e.dedupeKey),
+    clean(e.callKey),
+    e.vendorTime?.toISOString() ?? null,
+    e.vendorTimeRaw === null ? null : clean(e.vendorTimeRaw),
+    e.receivedAt.toISOString(),
+    e.rawBody,
+    needsRepair ? JSON.stringify(jsonbSafe(e.payload)) : null,
+    JSON.stringify(e.headers),
+    e.status,
+  ];
+}
+
 /** The first request of a key in the batch stored it if the database says so; any other is a duplicate. */
 function resolveBatch(batch: Waiter[], stored: Set<string>): void {
   for (const waiter of batch) {
-    const key = `${waiter.event.source}\u0000${waiter.event.dedupeKey}`;
-    if (stored.delete(key)) waiter.resolve('stored');
+    if (stored.delete(waiter.key)) waiter.resolve('stored');
     else waiter.resolve('duplicate');
   }
 }
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Whether Postgres could not take raw_body::jsonb as it is: a leading BOM
+ * (valid for a vendor, refused by the jsonb parser), or a \u escape that
+ * could be a NUL or a lone surrogate (cheaper to repair than to inspect).
+ */
+function needsJsonbRepair(rawBody: string): boolean {
+  return rawBody.charCodeAt(0) === 0xfeff || rawBody.includes('\\u');
+}
+
+/**
+ * A Postgres array literal of text: each element double-quoted with quotes
+ * and backslashes escaped, NULL for null. Parsed by array_in, far cheaper
+ * than JSON for the server.
+ */
+export function pgTextArray(values: ReadonlyArray<string | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i += 1) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    // Two plain replaceAll passes are about twice as fast as one regex here.
+    out += v === null || v === undefined ? 'NULL' : `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  }
+  return `${out}}`;
 }
 
 /**

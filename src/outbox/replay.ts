@@ -107,6 +107,11 @@ replayed AS (
     status = 'pending',
     attempts = 0,
     next_attempt_at = now(),
+    -- The oldest event the replay makes pending again (the outbox-age metric).
+    pending_since = COALESCE(
+      (SELECT min(e.received_at) FROM webhook_events e
+       WHERE e.source = c.source AND e.call_key = c.call_key AND e.status IN ('pending', 'failed', 'discarded')),
+      now()),
     locked_by = NULL,
     locked_until = NULL,
     activity = COALESCE($2::jsonb, c.activity),
@@ -314,6 +319,11 @@ replayed AS (
     status = 'pending',
     attempts = 0,
     next_attempt_at = now(),
+    -- The oldest event the replay makes pending again (the outbox-age metric).
+    pending_since = COALESCE(
+      (SELECT min(e.received_at) FROM webhook_events e
+       WHERE e.source = c.source AND e.call_key = c.call_key AND e.status IN ('pending', 'failed', 'discarded')),
+      now()),
     locked_by = NULL,
     locked_until = NULL,
     updated_at = now()

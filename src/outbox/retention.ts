@@ -32,7 +32,7 @@ SELECT (SELECT count(*)::int FROM gone_calls) AS calls, (SELECT count(*)::int FR
 const DELETE_IGNORED_SQL = `
 DELETE FROM webhook_events WHERE id IN (
   SELECT id FROM webhook_events
-  WHERE status = 'ignored' AND received_at < now() - make_interval(days => $1)
+  WHERE received_at < now() - make_interval(days => $1) AND status = 'ignored'
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 )

@@ -210,6 +210,12 @@ updated AS (
       WHEN i.counts THEN c.attempts + 1
       ELSE c.attempts END,
     next_attempt_at = CASE WHEN i.outcome = 'retry' THEN i.next_attempt_at ELSE now() END,
+    -- Synced, but events arrived meanwhile: those are now the oldest pending.
+    pending_since = CASE
+      WHEN i.outcome = 'synced' AND c.version <> i.claimed_version THEN COALESCE(
+        (SELECT min(e.received_at) FROM webhook_events e
+         WHERE e.source = c.source AND e.call_key = c.call_key AND e.id > i.max_event_id), now())
+      ELSE c.pending_since END,
     synced_version = CASE WHEN i.outcome = 'synced' THEN i.claimed_version ELSE c.synced_version END,
     synced_at = CASE WHEN i.outcome = 'synced' THEN now() ELSE c.synced_at END,
     target = i.target,

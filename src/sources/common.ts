@@ -9,8 +9,19 @@ import { DateTime } from 'luxon';
 export function safeEqual(given: string | undefined | null, expected: string): boolean {
   if (given === undefined || given === null) return false;
   const a = createHash('sha256').update(given, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(a, expectedDigest(expected));
+}
+
+/** The digests of the configured secrets, computed once (they are few and fixed). */
+const expectedDigests = new Map<string, Buffer>();
+function expectedDigest(expected: string): Buffer {
+  let digest = expectedDigests.get(expected);
+  if (!digest) {
+    if (expectedDigests.size > 64) expectedDigests.clear();
+    digest = createHash('sha256').update(expected, 'utf8').digest();
+    expectedDigests.set(expected, digest);
+  }
+  return digest;
 }
 
 export function sha256Hex(text: string): string {

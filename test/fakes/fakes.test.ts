@@ -24,7 +24,7 @@ describe('fakes over real HTTP', () => {
     const { fake, url, env } = await startFakeSalesforce({ latencyMs: 20 });
     running.push(fake);
     const contact = fake.addContact({ Phone: '(555) 444-1212' });
-    const target = createCrmTarget(parseConfig({ ...env, LOG_LEVEL: 'silent' }), logger);
+    const target = await createCrmTarget(parseConfig({ ...env, LOG_LEVEL: 'silent' }), logger);
     const started = Date.now();
     const [result] = await target.write([
       {
@@ -51,7 +51,7 @@ describe('fakes over real HTTP', () => {
     const { fake, env } = await startFakeHubSpot();
     running.push(fake);
     const owner = fake.addOwner({ email: 'agent@example.com' });
-    const target = createCrmTarget(parseConfig({ ...env, LOG_LEVEL: 'silent' }), logger);
+    const target = await createCrmTarget(parseConfig({ ...env, LOG_LEVEL: 'silent' }), logger);
     const record = {
       kind: 'activity' as const,
       object: 'calls',

@@ -13,8 +13,7 @@ export function metricsRoutes(metrics: Metrics, database: Database): Hono<AppEnv
   app.get('/metrics', async (c) => {
     try {
       const [row] = await database.query<{ depth: number; oldest: Date | null }>(
-        `SELECT (SELECT count(*)::int FROM call_syncs WHERE status = 'pending') AS depth,
-                (SELECT min(received_at) FROM webhook_events WHERE status = 'pending') AS oldest`,
+        `SELECT count(*)::int AS depth, min(pending_since) AS oldest FROM call_syncs WHERE status = 'pending'`,
       );
       metrics.outboxDepth.set(row?.depth ?? 0);
       metrics.outboxOldestAge.set(row?.oldest ? Math.max(0, (Date.now() - row.oldest.getTime()) / 1000) : 0);
