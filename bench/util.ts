@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildService } from '../src/cli/build';
 import { createServer } from 'node:net';
 import postgres from 'postgres';
 
@@ -36,29 +38,27 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * The V8 flags `npm start` runs the service with (package.json): a small
- * young generation keeps RSS low at a negligible GC cost.
+ * The Node flags `npm run start:web` runs the service with, read from
+ * package.json so the benchmarks measure exactly what users run.
  */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--enable-source-maps'];
+export const SERVICE_NODE_FLAGS: string[] = (() => {
+  const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const match = /\bnode ((?:--\S+ )*)dist\/main\.js/.exec(scripts['start:web'] ?? '');
+  if (!match) throw new Error('package.json start:web does not run `node [flags] dist/main.js`');
+  return (match[1] ?? '').trim().split(/\s+/).filter(Boolean);
+})();
 
 /** Bundles the service (npm run build) and starts dist/main.js as `npm run start:<role>` does. */
 export async function startBundledService(args: string[], env: Record<string, string>): Promise<ChildProcess> {
-  await build();
+  built ??= buildService();
+  await built;
   return spawn(process.execPath, [...SERVICE_NODE_FLAGS, 'dist/main.js', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }
-
 let built: Promise<void> | undefined;
-function build(): Promise<void> {
-  built ??= new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/build.ts'], { cwd: ROOT, stdio: 'inherit' });
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build failed with exit code ${code}`))));
-  });
-  return built;
-}
 
 /** Starts a TypeScript entry point in its own Node process. */
 export function startProcess(script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {

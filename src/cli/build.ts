@@ -1,6 +1,7 @@
-import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 /**
  * `npm run build` (run by `npm start`): bundles the service into dist/ with
@@ -9,20 +10,28 @@ import { fileURLToPath } from 'node:url';
  * external, and code splitting keeps dynamic imports lazy: PGlite, jsforce
  * and the HubSpot SDK load only in processes that use them.
  */
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-await build({
-  absWorkingDir: root,
-  entryPoints: ['src/main.ts'],
-  outdir: 'dist',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  jsx: 'automatic',
-  jsxImportSource: 'hono/jsx',
-  logLevel: 'warning',
-});
+export async function buildService(outdir = path.join(PACKAGE_ROOT, 'dist')): Promise<void> {
+  // Chunk names change with the code: start from an empty directory so no stale chunk lingers.
+  rmSync(outdir, { recursive: true, force: true });
+  await build({
+    absWorkingDir: PACKAGE_ROOT,
+    entryPoints: ['src/main.ts'],
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    jsx: 'automatic',
+    jsxImportSource: 'hono/jsx',
+    logLevel: 'warning',
+  });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await buildService();
+}

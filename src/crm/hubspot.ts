@@ -6,7 +6,7 @@ import { TtlCache } from './cache';
 import { systemClock, type Clock } from './clock';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
-import { BatchLoader } from './loader';
+import { BatchLoader, tolerateRefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { isE164, nationalSignificantNumber, regionOf, toE164 } from './phone';
 import { toJson, type SentRecord } from './sent';
@@ -571,10 +571,10 @@ export class HubSpotTarget implements CrmTarget {
       }
     }
     const [phoneHits, ownerHits, fieldHits] = await Promise.all([
-      this.tolerant(this.contacts.loadMany(phones, deadline), 'contact'),
-      this.tolerant(this.owners.loadMany(emails, deadline), 'owner'),
+      tolerateRefusedLookup(this.contacts.loadMany(phones, deadline), this.logger, 'HubSpot', 'contact'),
+      tolerateRefusedLookup(this.owners.loadMany(emails, deadline), this.logger, 'HubSpot', 'owner'),
       Promise.all(
-        [...byField].map(async ([key, values]) => [key, await this.tolerant(this.fieldLoader(key).loadMany(values, deadline), 'field')] as const),
+        [...byField].map(async ([key, values]) => [key, await tolerateRefusedLookup(this.fieldLoader(key).loadMany(values, deadline), this.logger, 'HubSpot', 'field')] as const),
       ).then((entries) => new Map(entries)),
     ]);
 
@@ -598,19 +598,6 @@ export class HubSpotTarget implements CrmTarget {
       out.set(record, { properties, associations, unresolved });
     }
     return out;
-  }
-
-  /** A lookup HubSpot refuses outright leaves the reference unset; anything retryable fails the write. */
-  private async tolerant<V>(promise: Promise<Map<string, V>>, what: string): Promise<Map<string, V>> {
-    try {
-      return await promise;
-    } catch (err) {
-      if (err instanceof SyncError && err.kind === 'permanent') {
-        this.logger.warn({ lookup: what, crmCode: err.crmCode, httpStatus: err.httpStatus }, 'HubSpot lookup refused; leaving the reference unset');
-        return new Map();
-      }
-      throw err;
-    }
   }
 
   private fieldLoader(key: string): BatchLoader<IdHit> {

@@ -1,3 +1,5 @@
+import type { Logger } from '../log';
+import { SyncError } from './types';
 import type { TtlCache } from './cache';
 import { Deadline } from './deadline';
 
@@ -119,5 +121,27 @@ export class BatchLoader<V> {
       this.inflight.delete(p.key);
       p.reject(err);
     }
+  }
+}
+
+/**
+ * A lookup the CRM refuses outright (a field or object the org or portal
+ * does not have) leaves the reference unset rather than failing the call;
+ * anything retryable still fails the write, so the worker tries again.
+ */
+export async function tolerateRefusedLookup<V>(
+  promise: Promise<Map<string, V>>,
+  logger: Logger,
+  crm: string,
+  what: string,
+): Promise<Map<string, V>> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof SyncError && err.kind === 'permanent') {
+      logger.warn({ lookup: what, crmCode: err.crmCode, httpStatus: err.httpStatus }, `${crm} lookup refused; leaving the reference unset`);
+      return new Map();
+    }
+    throw err;
   }
 }

@@ -1,6 +1,6 @@
 import { createPrivateKey, createSign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Connection, type HttpRequest, type HttpResponse, type Schema, type TokenResponse } from 'jsforce/core';
+import { Connection, type HttpRequest, type HttpResponse, type Schema, type TokenResponse } from 'jsforce/lib/core.js';
 import { HttpApi } from 'jsforce/lib/http-api.js';
 import type { Config } from '../config';
 import { salesforceAuthMode, type SalesforceAuthMode } from '../config';
@@ -10,7 +10,7 @@ import { TtlCache } from './cache';
 import { systemClock, type Clock } from './clock';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
-import { BatchLoader } from './loader';
+import { BatchLoader, tolerateRefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { regionOf, searchDigits, toE164, isE164 } from './phone';
 import { API_NAME, copyFields, toJson, type SentRecord } from './sent';
@@ -445,11 +445,11 @@ export class SalesforceTarget implements CrmTarget {
       }
     }
     const [phoneHits, userHits, fieldHits] = await Promise.all([
-      this.tolerant(this.phones.loadMany(phones, deadline), 'phone'),
-      this.tolerant(this.users.loadMany(emails, deadline), 'user'),
+      tolerateRefusedLookup(this.phones.loadMany(phones, deadline), this.logger, 'Salesforce', 'phone'),
+      tolerateRefusedLookup(this.users.loadMany(emails, deadline), this.logger, 'Salesforce', 'user'),
       Promise.all(
         [...byField].map(async ([key, values]) => {
-          const hits = await this.tolerant(this.fieldLoader(key).loadMany(values, deadline), 'field');
+          const hits = await tolerateRefusedLookup(this.fieldLoader(key).loadMany(values, deadline), this.logger, 'Salesforce', 'field');
           return [key, hits] as const;
         }),
       ).then((entries) => new Map(entries)),
@@ -471,23 +471,6 @@ export class SalesforceTarget implements CrmTarget {
       out.set(record, { values, unresolved });
     }
     return out;
-  }
-
-  /**
-   * A lookup the org refuses outright (a SOQL/SOSL error: a field or object
-   * the org does not have) leaves the reference unset rather than failing the
-   * call; anything retryable fails the write so the worker tries again.
-   */
-  private async tolerant<V>(promise: Promise<Map<string, V>>, what: string): Promise<Map<string, V>> {
-    try {
-      return await promise;
-    } catch (err) {
-      if (err instanceof SyncError && err.kind === 'permanent') {
-        this.logger.warn({ lookup: what, crmCode: err.crmCode, httpStatus: err.httpStatus }, 'Salesforce lookup refused; leaving the field unset');
-        return new Map();
-      }
-      throw err;
-    }
   }
 
   private fieldLoader(key: string): BatchLoader<IdHit> {

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { DateTime } from 'luxon';
+import { toEpochMs } from '../mapping/transforms';
 
 /**
  * Constant-time string comparison. Both sides are hashed first so the
@@ -47,31 +47,25 @@ export function bodyHashKey(rawBody: string): string {
   return `sha256:${sha256Hex(rawBody)}`;
 }
 
+/** Times are read by the mapping layer's transforms, so intake and mappings agree on every value. */
+function asDate(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
+
 /**
- * Genesys OCS 'epoch seconds dot milliseconds' ("1700000125.250"). Parsed as
- * a string: as a float, 1700000125.251 is 1700000125.2509999 and the
- * millisecond is lost.
+ * Genesys OCS 'epoch seconds dot milliseconds' ("1700000125.250"), read as
+ * text: through a float the millisecond can be lost or rounded into the
+ * next second.
  */
 export function parseEpochDotMillis(value: unknown): Date | null {
-  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
-  if (typeof text !== 'string') return null;
-  const match = /^\s*(\d{1,12})(?:\.(\d+))?\s*$/.exec(text);
-  if (!match) return null;
-  const seconds = Number(match[1]);
-  const millis = Number(((match[2] ?? '') + '000').slice(0, 3));
-  const date = new Date(seconds * 1000 + millis);
-  return Number.isNaN(date.getTime()) ? null : date;
+  return asDate(toEpochMs(value, 'epoch.millis', 'UTC'));
 }
 
-/** Epoch milliseconds as a number or a digit string (Webex createdTime). */
+/** Epoch milliseconds as a number or a digit string (Webex createdTime); 0 means "not set". */
 export function parseEpochMillis(value: unknown): Date | null {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,16}$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isFinite(n) || n <= 0) return null;
-  const date = new Date(n);
-  return Number.isNaN(date.getTime()) ? null : date;
+  const ms = toEpochMs(value, 'epoch-ms', 'UTC');
+  return ms !== null && ms > 0 ? new Date(ms) : null;
 }
-
-const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$/;
 
 /**
  * A timestamp that may or may not carry a zone. With one (Z or ±hh:mm) it is
@@ -80,27 +74,7 @@ const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(
  * null rather than a guess.
  */
 export function parseVendorTime(value: unknown, zone: string): Date | null {
-  if (typeof value !== 'string') return null;
-  const text = value.trim();
-  if (text === '') return null;
-  const local = LOCAL_TIME.exec(text);
-  if (local) {
-    const dt = DateTime.fromObject(
-      {
-        year: Number(local[1]),
-        month: Number(local[2]),
-        day: Number(local[3]),
-        hour: Number(local[4]),
-        minute: Number(local[5]),
-        second: Number(local[6] ?? 0),
-        millisecond: Number(((local[7] ?? '') + '000').slice(0, 3)),
-      },
-      { zone },
-    );
-    return dt.isValid ? dt.toJSDate() : null;
-  }
-  const zoned = DateTime.fromISO(text, { setZone: true });
-  return zoned.isValid ? zoned.toJSDate() : null;
+  return asDate(toEpochMs(value, 'local', zone));
 }
 
 /** Credentials from `Authorization: Basic ...`, or null. */
