@@ -290,6 +290,16 @@ export async function completeSyncs(
   return db.query<CompletionResult>(COMPLETE_SQL, [workerId, JSON.stringify(input)]);
 }
 
+/** Renews the leases this worker still holds (a heartbeat while a batch is being written). */
+export async function extendLeases(db: Queryable, workerId: string, ids: number[], leaseSeconds: number): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `UPDATE call_syncs SET locked_until = now() + make_interval(secs => $3)
+     WHERE id = ANY($2::bigint[]) AND locked_by = $1`,
+    [workerId, `{${ids.join(',')}}`, leaseSeconds],
+  );
+}
+
 /**
  * Gives leases back without an attempt (shutdown before the CRM was called):
  * the calls are due again at once for another worker.

@@ -290,6 +290,21 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     expect(Math.max(...small.batches.map((b) => b.length))).toBe(20);
   });
 
+  it('renews the lease while a write outlasts it, so no other worker takes the call and the write is not abandoned', async () => {
+    await ingest.submit(event('slow', 'call-ended'));
+    const a = worker({ SYNC_LEASE_SECONDS: 1 });
+    const b = worker({ SYNC_LEASE_SECONDS: 1 });
+    target.inject(() => new Promise((resolve) => setTimeout(() => resolve(undefined), 2_500)));
+    const writing = a.runOnce();
+    // Well past the 1 s lease: without renewal, b would claim and write the call too.
+    await new Promise((resolve) => setTimeout(resolve, 1_800));
+    expect(await b.runOnce()).toBe(0);
+    expect(await writing).toBe(1);
+    expect(await callRow('slow')).toMatchObject({ status: 'synced', last_error: null });
+    expect(target.records.get('hcc:slow')?.writes).toBe(1);
+    expect(target.concurrentSameCall).toBe(0);
+  });
+
   it('on stop, aborts a write past the deadline and reschedules it without failing it', async () => {
     await ingest.submit(event('stop', 'call-ended'));
     const w = worker({ WORKER_SHUTDOWN_MS: 100 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import pRetry from 'p-retry';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
@@ -13,6 +14,7 @@ import {
   callMapKey,
   claimCalls,
   completeSyncs,
+  extendLeases,
   loadEvents,
   releaseCalls,
   type ClaimedCall,
@@ -134,12 +136,32 @@ export class SyncWorker {
     });
     if (claimed.length === 0) return 0;
     for (const call of claimed) this.claimedNotWritten.add(call.id);
+    const stopHeartbeat = this.keepLeases(claimed.map((c) => c.id));
     try {
       await this.syncBatch(claimed);
     } finally {
+      stopHeartbeat();
       for (const call of claimed) this.claimedNotWritten.delete(call.id);
     }
     return claimed.length;
+  }
+
+  /**
+   * Renews the batch's leases every third of SYNC_LEASE_SECONDS while it is
+   * being written. A write is then never abandoned for the lease's sake
+   * (an abandoned HTTP request can still land at the CRM after a retry's),
+   * while a worker that dies stops renewing and its calls come back within
+   * one lease. The write itself is bounded by CRM_TIMEOUT_MS.
+   */
+  private keepLeases(ids: number[]): () => void {
+    const everyMs = Math.max(500, (this.deps.config.SYNC_LEASE_SECONDS * 1000) / 3);
+    const timer = setInterval(() => {
+      extendLeases(this.deps.database, this.workerId, ids, this.deps.config.SYNC_LEASE_SECONDS).catch((err: unknown) =>
+        this.log.warn({ err }, 'could not renew leases; they may expire during this write'),
+      );
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private async slotLoop(slot: number): Promise<void> {
@@ -221,7 +243,7 @@ export class SyncWorker {
         });
       } catch (err) {
         // A poison event fails its own call only; the rest of the batch goes on.
-        const error = err instanceof SyncError ? err : new SyncError('mapping', `mapping failed: ${errorMessage(err)}`, { cause: err });
+        const error = err instanceof SyncError ? err : new SyncError('mapping', `mapping failed: ${errorMessage(err)}${whereInMappings(err)}`, { cause: err });
         completions.push(this.failure(base, error));
       }
     }
@@ -272,11 +294,6 @@ export class SyncWorker {
     const { target, metrics } = this.deps;
     const controller = new AbortController();
     this.writeControllers.add(controller);
-    const leaseGuard = setTimeout(
-      () => controller.abort(new Error('lease about to expire')),
-      // Stop before the lease runs out so no other worker can start the same calls while we still write.
-      Math.max(1_000, this.deps.config.SYNC_LEASE_SECONDS * 1000 - 10_000),
-    );
     try {
       return await pRetry(
         async () => {
@@ -318,7 +335,6 @@ export class SyncWorker {
             : new SyncError('transient', `write failed: ${errorMessage(err)}`, { cause: err });
       return items.map(() => ({ ok: false as const, error }));
     } finally {
-      clearTimeout(leaseGuard);
       this.writeControllers.delete(controller);
     }
   }
@@ -393,4 +409,15 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/** ' (hcc.yaml:78, custom.qaCheck)': which file and rule to fix, when the mapping layer knows. */
+function whereInMappings(err: unknown): string {
+  if (!(err instanceof MappingError) || err.details.file === undefined) return '';
+  const { line, field } = err.details;
+  // mappings/hcc.yaml rather than an absolute path, when the files live under the working directory.
+  const relative = path.relative(process.cwd(), err.details.file);
+  const file = relative.startsWith('..') || path.isAbsolute(relative) ? err.details.file : relative;
+  const place = line === undefined ? file : `${file}:${line}`;
+  return field === undefined || field === '' ? ` (${place})` : ` (${place}, ${field})`;
 }

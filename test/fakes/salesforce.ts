@@ -237,6 +237,17 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
     return 'other';
   }
 
+  protected override writtenExternalIds(req: FakeRequest, kind: SalesforceRequestKind): string[] {
+    if (kind === 'upsert-one') {
+      return [decodeURIComponent(req.url.pathname.split('/').pop() ?? '')];
+    }
+    if (kind !== 'upsert') return [];
+    const field = req.url.pathname.split('/').pop() ?? this.externalIdField;
+    const body = parseBody(req.body);
+    const records = isObject(body) && Array.isArray(body['records']) ? body['records'] : [];
+    return records.flatMap((r) => (isObject(r) && typeof r[field] === 'string' ? [r[field]] : []));
+  }
+
   protected faultResponse(fault: Fault, req: FakeRequest, kind: SalesforceRequestKind): FakeResponse {
     switch (fault.type) {
       case 'auth':
