@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 import postgres from 'postgres';
 import { runLoad, type LoadResult } from './load';
 import { SECRETS, requestFactory } from './requests';
-import { ROOT, SERVICE_NODE_FLAGS, freePort, freshDatabase, sampleRss, startBundledService, stopProcess, waitReady } from './util';
+import { ROOT, freePort, serviceNodeFlags, freshDatabase, sampleRss, startBundledService, stopProcess, waitReady } from './util';
 
 /**
  * npm run bench:ingest
@@ -50,11 +50,11 @@ async function measure(
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
 // Both run as plain JavaScript bundles with the same Node flags.
-const service = await measure('service', (env) => startBundledService(['--role=web'], { ...env, ...SECRETS, MAPPINGS_WATCH: 'false' }));
+const service = await measure('service', (env) => startBundledService('web', { ...env, ...SECRETS, MAPPINGS_WATCH: 'false' }));
 const bare = await measure('bare', async (env) => {
   const file = path.join(ROOT, 'dist', 'bench-bare-handler.js');
   await build({ absWorkingDir: ROOT, entryPoints: ['bench/bare-handler.ts'], outfile: file, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
-  return spawn(process.execPath, [...SERVICE_NODE_FLAGS, file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(process.execPath, [...serviceNodeFlags('web'), file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
 });
 
 const rows = [

@@ -38,21 +38,23 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * The Node flags `npm run start:web` runs the service with, read from
+ * The Node flags `npm run start:<role>` runs the service with, read from
  * package.json so the benchmarks measure exactly what users run.
  */
-export const SERVICE_NODE_FLAGS: string[] = (() => {
+export function serviceNodeFlags(role: 'all' | 'web' | 'worker'): string[] {
   const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  const match = /\bnode ((?:--\S+ )*)dist\/main\.js/.exec(scripts['start:web'] ?? '');
-  if (!match) throw new Error('package.json start:web does not run `node [flags] dist/main.js`');
+  const script = role === 'all' ? 'start' : `start:${role}`;
+  const match = /\bnode ((?:--\S+ )*)dist\/main\.js/.exec(scripts[script] ?? '');
+  if (!match) throw new Error(`package.json ${script} does not run \`node [flags] dist/main.js\``);
   return (match[1] ?? '').trim().split(/\s+/).filter(Boolean);
-})();
+}
 
 /** Bundles the service (npm run build) and starts dist/main.js as `npm run start:<role>` does. */
-export async function startBundledService(args: string[], env: Record<string, string>): Promise<ChildProcess> {
+export async function startBundledService(role: 'web' | 'worker', env: Record<string, string>): Promise<ChildProcess> {
   built ??= buildService();
   await built;
-  return spawn(process.execPath, [...SERVICE_NODE_FLAGS, 'dist/main.js', ...args], {
+  const extra = process.env.BENCH_EXTRA_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return spawn(process.execPath, [...serviceNodeFlags(role), ...extra, 'dist/main.js', `--role=${role}`], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

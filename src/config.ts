@@ -65,7 +65,7 @@ export const envSchema = z
     /** How many concurrent webhook inserts are gathered into one statement. */
     INGEST_BATCH_MAX: intFromEnv(256, 1, 5000),
     /** Insert statements in flight at once; webhooks arriving meanwhile form the next batch. */
-    INGEST_MAX_IN_FLIGHT: intFromEnv(4, 1, 64),
+    INGEST_MAX_IN_FLIGHT: intFromEnv(2, 1, 64),
 
     GENESYS_OCS_SECRET: optionalSecret,
     ENREACH_SECRET: optionalSecret,

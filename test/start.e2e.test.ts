@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT, buildService } from '../src/cli/build';
-import { SERVICE_NODE_FLAGS, freePort, waitReady } from '../bench/util';
+import { freePort, serviceNodeFlags, waitReady } from '../bench/util';
 import { startFakeSalesforce, type StartedFakeSalesforce } from './fakes/salesforce';
 import { fixtureJson, fixtureText } from './helpers/webhooks';
 
@@ -28,7 +28,7 @@ describe('npm start (bundled service, embedded database)', () => {
     await buildService(path.join(dir, 'dist'));
     crm = await startFakeSalesforce();
     port = await freePort();
-    child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, path.join(dir, 'dist', 'main.js')], {
+    child = spawn(process.execPath, [...serviceNodeFlags('all'), path.join(dir, 'dist', 'main.js')], {
       cwd: PACKAGE_ROOT,
       env: {
         PATH: process.env.PATH ?? '',

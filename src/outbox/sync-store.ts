@@ -15,68 +15,6 @@ export interface ClaimedCall {
   lastEventAt: Date;
 }
 
-/**
- * Claims up to `limit` due calls for this worker.
- *
- * Why this shape:
- * - FOR UPDATE SKIP LOCKED lets N workers claim at once without waiting on
- *   each other or claiming the same call; the row locks last only for this
- *   one statement (autocommit), never across a CRM request.
- * - What keeps other workers away during the CRM request is the lease
- *   (locked_until). A worker killed with -9 simply lets it expire, and the
- *   call is claimed again; writes are upserts by external id, so the second
- *   sync updates rather than duplicates.
- * - A call is claimed whole: its events are folded and written together, so
- *   no two workers ever sync the same call at once, and a failing call never
- *   holds up another.
- * - Due order (next_attempt_at, id) is served by the partial index
- *   call_syncs_due.
- */
-const CLAIM_SQL = `
-UPDATE call_syncs c
-SET locked_by = $1,
-    locked_until = now() + make_interval(secs => $2),
-    claimed_version = c.version,
-    updated_at = now()
-FROM (
-  SELECT id FROM call_syncs
-  WHERE status = 'pending'
-    AND next_attempt_at <= now()
-    AND (locked_until IS NULL OR locked_until < now())
-  ORDER BY next_attempt_at, id
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED
-) due
-WHERE c.id = due.id
-RETURNING c.id, c.source, c.call_key, c.version, c.attempts, c.crm_id, c.crm_followup_id, c.last_event_at
-`;
-
-export async function claimCalls(
-  db: Queryable,
-  options: { workerId: string; leaseSeconds: number; limit: number },
-): Promise<ClaimedCall[]> {
-  const rows = await db.query<{
-    id: number;
-    source: SourceName;
-    call_key: string;
-    version: number;
-    attempts: number;
-    crm_id: string | null;
-    crm_followup_id: string | null;
-    last_event_at: Date;
-  }>(CLAIM_SQL, [options.workerId, options.leaseSeconds, options.limit]);
-  return rows.map((r) => ({
-    id: r.id,
-    source: r.source,
-    callKey: r.call_key,
-    version: r.version,
-    attempts: r.attempts,
-    crmId: r.crm_id,
-    crmFollowupId: r.crm_followup_id,
-    lastEventAt: r.last_event_at,
-  }));
-}
-
 /** A webhook_events row as the fold reads it. */
 export type EventRow = {
   id: number;
@@ -107,6 +45,98 @@ export function toStoredEvent(r: EventRow): StoredEvent {
     payload: r.payload,
     headers: r.headers,
   };
+}
+
+/**
+ * Claiming due calls for this worker.
+ *
+ * Why this shape:
+ * - FOR UPDATE SKIP LOCKED lets N workers claim at once without waiting on
+ *   each other or claiming the same call; the row locks last only for this
+ *   one statement (autocommit), never across a CRM request.
+ * - What keeps other workers away during the CRM request is the lease
+ *   (locked_until). A worker killed with -9 simply lets it expire, and the
+ *   call is claimed again; writes are upserts by external id, so the second
+ *   sync updates rather than duplicates.
+ * - A call is claimed whole: its events are folded and written together, so
+ *   no two workers ever sync the same call at once, and a failing call never
+ *   holds up another.
+ * - Due order (next_attempt_at, id) is served by the partial index
+ *   call_syncs_due.
+ */
+const CLAIM_SQL = `
+WITH claimed AS (
+  UPDATE call_syncs c
+  SET locked_by = $1,
+      locked_until = now() + make_interval(secs => $2),
+      claimed_version = c.version
+  FROM (
+    SELECT id FROM call_syncs
+    WHERE status = 'pending'
+      AND next_attempt_at <= now()
+      AND (locked_until IS NULL OR locked_until < now())
+    ORDER BY next_attempt_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+  ) due
+  WHERE c.id = due.id
+  RETURNING c.id, c.source, c.call_key, c.version, c.attempts, c.crm_id, c.crm_followup_id, c.last_event_at
+)
+SELECT c.id AS call_id, c.call_key AS call_call_key, c.version, c.attempts, c.crm_id, c.crm_followup_id, c.last_event_at,
+       c.source AS call_source, ${EVENT_COLUMNS}
+FROM claimed c
+LEFT JOIN webhook_events e
+  ON e.source = c.source AND e.call_key = c.call_key AND e.status IN ('pending', 'synced', 'failed')
+ORDER BY c.id, e.id
+`;
+
+/**
+ * Claims up to `limit` due calls and reads their syncable events in the same
+ * statement (one round trip). Ignored and discarded events are not part of
+ * any activity. The lease does not touch updated_at: a claim is not a change
+ * an admin needs to see, and leaving indexed columns alone keeps the update
+ * cheap.
+ */
+export async function claimBatch(
+  db: Queryable,
+  options: { workerId: string; leaseSeconds: number; limit: number },
+): Promise<Array<{ call: ClaimedCall; events: StoredEvent[] }>> {
+  const rows = await db.query<
+    Omit<EventRow, 'id'> & {
+      id: number | null;
+      call_id: number;
+      call_source: SourceName;
+      call_call_key: string;
+      version: number;
+      attempts: number;
+      crm_id: string | null;
+      crm_followup_id: string | null;
+      last_event_at: Date;
+    }
+  >(CLAIM_SQL, [options.workerId, options.leaseSeconds, options.limit], { prepare: true });
+  const batch: Array<{ call: ClaimedCall; events: StoredEvent[] }> = [];
+  let current: { call: ClaimedCall; events: StoredEvent[] } | undefined;
+  for (const r of rows) {
+    if (current?.call.id !== r.call_id) {
+      current = {
+        call: {
+          id: r.call_id,
+          source: r.call_source,
+          callKey: r.call_call_key,
+          version: r.version,
+          attempts: r.attempts,
+          crmId: r.crm_id,
+          crmFollowupId: r.crm_followup_id,
+          lastEventAt: r.last_event_at,
+        },
+        events: [],
+      };
+      batch.push(current);
+    }
+    // A call whose events were all discarded comes back with one row of nulls (LEFT JOIN).
+    if (r.id !== null) current.events.push(toStoredEvent({ ...r, id: r.id }));
+  }
+  return batch;
 }
 
 /**
@@ -287,7 +317,7 @@ export async function completeSyncs(
     http_status: c.httpStatus ?? null,
     crm_response: c.crmResponse ?? null,
   }));
-  return db.query<CompletionResult>(COMPLETE_SQL, [workerId, JSON.stringify(input)]);
+  return db.query<CompletionResult>(COMPLETE_SQL, [workerId, JSON.stringify(input)], { prepare: true });
 }
 
 /** Renews the leases this worker still holds (a heartbeat while a batch is being written). */

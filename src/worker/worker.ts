@@ -7,15 +7,13 @@ import type { Database } from '../db/client';
 import { classifyDbError } from '../db/errors';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
-import { MappingError, type CrmKind, type CrmRecord, type JsonValue, type MappingSet } from '../mapping/types';
+import { MappingError, type CrmKind, type CrmRecord, type JsonValue, type MappingSet, type StoredEvent } from '../mapping/types';
 import type { Metrics } from '../metrics';
 import { PENDING_CHANNEL } from '../outbox/ingest';
 import {
-  callMapKey,
-  claimCalls,
+  claimBatch,
   completeSyncs,
   extendLeases,
-  loadEvents,
   releaseCalls,
   type ClaimedCall,
   type SyncCompletion,
@@ -129,21 +127,22 @@ export class SyncWorker {
   /** Claims and syncs one batch; returns how many calls it handled. Used by the loop and by tests. */
   async runOnce(): Promise<number> {
     const target = this.deps.target;
-    const claimed = await claimCalls(this.deps.database, {
+    const batch = await claimBatch(this.deps.database, {
       workerId: this.workerId,
       leaseSeconds: this.deps.config.SYNC_LEASE_SECONDS,
       limit: target.maxBatch,
     });
-    if (claimed.length === 0) return 0;
-    for (const call of claimed) this.claimedNotWritten.add(call.id);
-    const stopHeartbeat = this.keepLeases(claimed.map((c) => c.id));
+    if (batch.length === 0) return 0;
+    const ids = batch.map((b) => b.call.id);
+    for (const id of ids) this.claimedNotWritten.add(id);
+    const stopHeartbeat = this.keepLeases(ids);
     try {
-      await this.syncBatch(claimed);
+      await this.syncBatch(batch);
     } finally {
       stopHeartbeat();
-      for (const call of claimed) this.claimedNotWritten.delete(call.id);
+      for (const id of ids) this.claimedNotWritten.delete(id);
     }
-    return claimed.length;
+    return batch.length;
   }
 
   /**
@@ -215,16 +214,14 @@ export class SyncWorker {
     if (!first.done) first.value(reason);
   }
 
-  private async syncBatch(claimed: ClaimedCall[]): Promise<void> {
+  private async syncBatch(batch: Array<{ call: ClaimedCall; events: StoredEvent[] }>): Promise<void> {
     const { target, metrics } = this.deps;
     const startedAt = this.now();
-    const eventsByCall = await loadEvents(this.deps.database, claimed);
     const mappings = this.deps.mappings.current();
 
     const completions: SyncCompletion[] = [];
     const pending: Array<{ call: ClaimedCall; item: WriteItem; activity: JsonValue; maxEventId: number }> = [];
-    for (const call of claimed) {
-      const events = eventsByCall.get(callMapKey(call.source, call.callKey)) ?? [];
+    for (const { call, events } of batch) {
       const maxEventId = events.reduce((max, e) => Math.max(max, e.id), 0);
       const base = { id: call.id, source: call.source, callKey: call.callKey, claimedVersion: call.version, maxEventId, target: target.name, startedAt, attempt: call.attempts + 1 };
       try {
