@@ -305,6 +305,31 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     expect(target.concurrentSameCall).toBe(0);
   });
 
+  it('wakes its idle slots when a poll finds a backlog, not one slot at a time', async () => {
+    const slow = new MemoryTarget(20);
+    for (let i = 0; i < 5; i += 1) slow.inject(() => new Promise((resolve) => setTimeout(() => resolve(undefined), 150)));
+    const w = worker({ WORKER_CONCURRENCY: 3, SYNC_POLL_MS: 2_000 }, { target: slow });
+    await w.start();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // every slot finds nothing and waits
+    // Rows written without NOTIFY (as a retry coming due is): only the poll finds them.
+    await testDb.database.query(
+      `INSERT INTO call_syncs (source, call_key, status, version, next_attempt_at)
+       SELECT 'hcc', 'poll-' || g, 'pending', 1, now() FROM generate_series(1, 100) g`,
+    );
+    await testDb.database.query(
+      `INSERT INTO webhook_events (source, event_type, dedupe_key, call_key, raw_body, payload, headers)
+       SELECT 'hcc', 'call-ended', 'poll-' || g, 'poll-' || g, '{}', '{}', '{}' FROM generate_series(1, 100) g`,
+    );
+    await expect
+      .poll(async () => (await testDb.database.query<{ n: number }>(`SELECT count(*)::int AS n FROM call_syncs WHERE status = 'synced'`))[0]?.n, {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toBe(100);
+    // One poll tick woke one slot; its full batch woke the other two (the next tick is 2 s away).
+    expect(slow.maxInFlightSeen).toBeGreaterThanOrEqual(2);
+  });
+
   it('on stop, aborts a write past the deadline and reschedules it without failing it', async () => {
     await ingest.submit(event('stop', 'call-ended'));
     const w = worker({ WORKER_SHUTDOWN_MS: 100 });
@@ -318,7 +343,7 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     await writing;
     await w.stop(100);
     const row = await callRow('stop');
-    expect(row).toMatchObject({ status: 'pending', locked_by: null, last_error_kind: 'transient' });
+    expect(row).toMatchObject({ status: 'pending', locked_by: null, last_error_kind: 'transient', attempts: 0 });
     expect(row?.last_error).toMatch(/^write aborted: worker shutting down/);
   });
 });

@@ -44,6 +44,9 @@ export interface WorkerDeps {
   now?: () => Date;
 }
 
+/** crmCode of a write the worker itself aborted while shutting down. */
+const SHUTDOWN_ABORT = 'WORKER_SHUTDOWN';
+
 /** In-process retries of a whole batch for transient errors, before the durable schedule takes over. */
 const QUICK_RETRIES = 2;
 /** A Retry-After longer than this is left to the durable schedule rather than waited out in process. */
@@ -183,7 +186,11 @@ export class SyncWorker {
         await sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal);
         continue;
       }
-      if (handled === 0) {
+      if (handled === this.deps.target.maxBatch) {
+        // A full batch means more is due: wake the idle slots too (after a
+        // poll tick only one slot was woken).
+        this.wake('notify');
+      } else if (handled === 0) {
         await this.waitForWork();
       } else if (handled < this.deps.target.maxBatch && this.deps.config.SYNC_BATCH_WAIT_MS > 0) {
         // A part-full batch means we are keeping up: let the next one fill a
@@ -328,7 +335,7 @@ export class SyncWorker {
         err instanceof SyncError
           ? err
           : controller.signal.aborted
-            ? new SyncError('transient', `write aborted: ${errorMessage(controller.signal.reason)}`)
+            ? new SyncError('transient', `write aborted: ${errorMessage(controller.signal.reason)}`, { crmCode: SHUTDOWN_ABORT })
             : new SyncError('transient', `write failed: ${errorMessage(err)}`, { cause: err });
       return items.map(() => ({ ok: false as const, error }));
     } finally {
@@ -354,8 +361,9 @@ export class SyncWorker {
       metrics.syncsFailed.inc({ target: target.name, kind: error.kind, outcome: 'failed' });
       return { ...common, outcome: 'failed', countsAsAttempt: true };
     }
-    // A spent quota is the CRM's schedule, not this call's fault: wait for the reset without using up attempts.
-    const counts = error.kind !== 'quota';
+    // A spent quota is the CRM's schedule, and a write cut short by our own
+    // shutdown is ours: neither is the call's fault, so neither uses up attempts.
+    const counts = error.kind !== 'quota' && error.crmCode !== SHUTDOWN_ABORT;
     if (counts && base.attempt >= config.SYNC_MAX_ATTEMPTS) {
       metrics.syncsFailed.inc({ target: target.name, kind: error.kind, outcome: 'failed' });
       return { ...common, outcome: 'failed', countsAsAttempt: true };
