@@ -29,6 +29,7 @@ export function createLogger(options: { level: string; name?: string; destinatio
     base: { service: options.name ?? 'callsync', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
     formatters: { level: (label) => ({ level: label }) },
   };
   return options.destination ? pino(opts, options.destination as pino.DestinationStream) : pino(opts);
@@ -40,4 +41,31 @@ export function maskPhone(phone: string | null | undefined): string | null {
   const digits = phone.replace(/[^\d+]/g, '');
   if (digits.length <= 4) return '…';
   return `${digits.slice(0, 4)}…${digits.slice(-2)}`;
+}
+
+/** Digit runs that could be a phone number (7+ digits, separators allowed). */
+const PHONE_LIKE = /\+?\d(?:[\d\s().-]{5,}\d)/g;
+
+/**
+ * Masks phone-like digit runs in free text. Error messages from Postgres or a
+ * CRM may quote vendor data (a JSON snippet, a search term); this keeps a
+ * full number out of the log even then. It may also shorten a long id or a
+ * date in a message, which is the cheaper mistake.
+ */
+export function scrubPhones(text: string): string {
+  return text.replace(PHONE_LIKE, (match) => {
+    const digits = match.replace(/\D/g, '');
+    return digits.length >= 7 ? (maskPhone(match) ?? '…') : match;
+  });
+}
+
+function serializeError(err: unknown): unknown {
+  const base = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (typeof base !== 'object' || base === null) return base;
+  const out: Record<string, unknown> = { ...base };
+  for (const key of ['message', 'stack', 'detail', 'query']) {
+    const value = out[key];
+    if (typeof value === 'string') out[key] = scrubPhones(value);
+  }
+  return out;
 }

@@ -46,8 +46,8 @@ function expectedMigrationCount(): number {
 
 /** For /readyz: every committed migration has been applied to this database. */
 export async function migrationsApplied(database: Database): Promise<boolean> {
-  const rows = await database.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`,
-  );
+  const [exists] = await database.query<{ table: string | null }>(`SELECT to_regclass('drizzle.__drizzle_migrations')::text AS table`);
+  if (!exists?.table) return false;
+  const rows = await database.query<{ n: number }>(`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`);
   return (rows[0]?.n ?? 0) >= expectedMigrationCount();
 }
