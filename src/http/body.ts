@@ -55,11 +55,42 @@ function tooLarge(maxBytes: number): AppError {
 
 export type ParsedBody = { ok: true; json: Record<string, unknown> } | { ok: false; error: AppError };
 
+/**
+ * Deeper than any webhook needs, shallow enough for every database: past a
+ * few thousand levels Postgres refuses the jsonb ("stack depth limit
+ * exceeded") and embedded PGlite fails outright.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** Whether JSON text nests objects/arrays deeper than `max` (one linear pass, strings skipped). */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c /* \\ */) i += 1;
+      else if (ch === 0x22 /* " */) inString = false;
+    } else if (ch === 0x22) {
+      inString = true;
+    } else if (ch === 0x7b /* { */ || ch === 0x5b /* [ */) {
+      depth += 1;
+      if (depth > max) return true;
+    } else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
+      depth -= 1;
+    }
+  }
+  return false;
+}
+
 /** Parses a webhook body, which must be a JSON object. */
 export function parseJsonObject(text: string): ParsedBody {
   // A UTF-8 BOM is harmless to a vendor and fatal to JSON.parse; the raw body keeps it.
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   if (source.trim() === '') return { ok: false, error: new AppError('not_json_object', 'the body is empty; expected a JSON object') };
+  if (nestsDeeperThan(source, MAX_JSON_DEPTH)) {
+    return { ok: false, error: new AppError('bad_request', `the body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`) };
+  }
   let value: unknown;
   try {
     value = JSON.parse(source);

@@ -44,7 +44,7 @@ export const PENDING_CHANNEL = 'callsync_pending';
  *   postgres.js and PGlite, no parameter-count limit, and cheap to parse.
  *   The payload is parsed from raw_body by Postgres itself (raw_body::jsonb),
  *   so each body crosses the wire and is parsed once; only bodies needing
- *   repair (see jsonbSafe) send a parsed copy. Measured: about half the
+ *   repair (see repairJsonText) send a repaired copy. Measured: about half the
  *   database CPU per row of a json_to_recordset envelope.
  * - Rows are inserted in (source, dedupe_key) order and calls upserted in
  *   (source, call_key) order: concurrent batches then take their locks in
@@ -151,7 +151,12 @@ export class IngestQueue {
   submit(event: NewEvent): Promise<IngestOutcome> {
     // Only strings wait for the batch: the parsed payload is garbage at once
     // instead of surviving into the old generation while the batch forms.
-    const row = toInsertRow(event);
+    let row: InsertRow;
+    try {
+      row = toInsertRow(event);
+    } catch (err) {
+      return Promise.reject(new IngestError('data', messageOf(err), { cause: err }));
+    }
     return new Promise<IngestOutcome>((resolve, reject) => {
       this.queue.push({ row, key: `${row[0]}\u0000${row[2]}`, resolve, reject });
       this.schedule();
@@ -206,9 +211,29 @@ export class IngestQueue {
         return;
       }
       const error =
-        err instanceof IngestError ? err : new IngestError(failure, `could not store the event: ${messageOf(err)}`, { cause: err });
+        err instanceof IngestError ? err : new IngestError(failure, messageOf(err), { cause: err });
       if (failure !== 'unavailable') this.logger.error({ err, batch: batch.length }, 'outbox insert failed');
       for (const waiter of batch) waiter.reject(error);
+    }
+  }
+
+  /**
+   * A row the INSERT did not return is a duplicate only if its key is in
+   * the table. Checking (only when there are such rows: re-deliveries are
+   * rare) means no driver or engine quirk that drops a statement's result
+   * can turn a failed insert into a 200.
+   */
+  private async confirmDuplicates(rows: InsertRow[], stored: Set<string>): Promise<void> {
+    const unconfirmed = rows.filter((row) => !stored.has(`${row[0]}\u0000${row[2]}`));
+    if (unconfirmed.length === 0) return;
+    const found = await this.database.query<{ source: string; dedupe_key: string }>(
+      `SELECT e.source, e.dedupe_key FROM webhook_events e
+       JOIN unnest($1::text[], $2::text[]) AS k(source, dedupe_key) ON e.source = k.source AND e.dedupe_key = k.dedupe_key`,
+      [pgTextArray(unconfirmed.map((r) => r[0])), pgTextArray(unconfirmed.map((r) => r[2]))],
+    );
+    const present = new Set(found.map((r) => `${r.source}\u0000${r.dedupe_key}`));
+    if (unconfirmed.some((row) => !present.has(`${row[0]}\u0000${row[2]}`))) {
+      throw new IngestError('data', 'the database did not store the event');
     }
   }
 
@@ -239,7 +264,9 @@ export class IngestQueue {
         this.database.query<{ source: string; dedupe_key: string }>(INSERT_BATCH_SQL, params, { prepare: true }),
         timeout,
       ]);
-      return new Set(result.map((r) => `${r.source}\u0000${r.dedupe_key}`));
+      const stored = new Set(result.map((r) => `${r.source}\u0000${r.dedupe_key}`));
+      await Promise.race([this.confirmDuplicates(rows, stored), timeout]);
+      return stored;
     } finally {
       clearTimeout(timer);
     }
@@ -248,7 +275,7 @@ export class IngestQueue {
 
 function toInsertRow(e: NewEvent): InsertRow {
   const needsRepair = needsJsonbRepair(e.rawBody);
-  const clean = needsRepair ? jsonbSafe : <T>(v: T) => v;
+  const clean = needsRepair ? storableText : (v: string) => v;
   return [
     e.source,
     clean(e.eventType),
@@ -258,7 +285,7 @@ function toInsertRow(e: NewEvent): InsertRow {
     e.vendorTimeRaw === null ? null : clean(e.vendorTimeRaw),
     e.receivedAt.toISOString(),
     e.rawBody,
-    needsRepair ? JSON.stringify(jsonbSafe(e.payload)) : null,
+    needsRepair ? repairJsonText(e.rawBody) : null,
     JSON.stringify(e.headers),
     e.status,
   ];
@@ -301,18 +328,53 @@ export function pgTextArray(values: ReadonlyArray<string | null>): string {
   return `${out}}`;
 }
 
-/**
- * Postgres text and jsonb cannot hold U+0000, and jsonb refuses lone UTF-16
- * surrogates, yet both are valid in JSON (as \u0000, \ud800). The parsed copy
- * gets U+FFFD in their place; raw_body keeps the exact bytes.
- */
-export function jsonbSafe<T>(value: T): T {
-  if (typeof value === 'string') return value.replace(/\u0000/g, '\uFFFD').toWellFormed() as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => jsonbSafe(v)) as T;
-  if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[jsonbSafe(k)] = jsonbSafe(v);
-    return out as T;
-  }
-  return value;
+/** A string Postgres text can hold: U+0000 and lone surrogates become U+FFFD. */
+function storableText(value: string): string {
+  return value.replace(/\u0000/g, '\uFFFD').toWellFormed();
 }
+
+/**
+ * Postgres jsonb cannot hold U+0000 and refuses lone UTF-16 surrogates, yet
+ * both are valid JSON (as the escapes \u0000, \ud800), and a leading BOM is
+ * valid for a vendor but not for the jsonb parser. This rewrites the body
+ * text (raw_body keeps the original) so raw::jsonb accepts it: the BOM goes,
+ * and those escapes become \ufffd. Working on the text keeps it linear in
+ * the body's size, whatever its nesting depth. An escape only counts after
+ * an odd number of backslashes (`\\u0000` is a backslash and "u0000").
+ */
+export function repairJsonText(raw: string): string {
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+  let out = '';
+  let last = 0;
+  let pendingHigh: { start: number; end: number } | undefined;
+  const flushHigh = (paired: boolean) => {
+    if (!pendingHigh) return;
+    out += text.slice(last, pendingHigh.start) + (paired ? text.slice(pendingHigh.start, pendingHigh.end) : REPLACEMENT_ESCAPE);
+    last = pendingHigh.end;
+    pendingHigh = undefined;
+  };
+  // The body is valid JSON (it was parsed already), so escapes can be read
+  // left to right; `\\` is one escape, which keeps `\\u0000` literal text.
+  for (const m of text.matchAll(JSON_ESCAPE)) {
+    const start = m.index;
+    const end = start + m[0].length;
+    const code = m[1] === undefined ? -1 : parseInt(m[1], 16);
+    const isLow = code >= 0xdc00 && code <= 0xdfff;
+    if (pendingHigh) {
+      const paired = isLow && start === pendingHigh.end;
+      flushHigh(paired);
+      if (paired) continue;
+    }
+    if (code === 0 || isLow) {
+      out += text.slice(last, start) + REPLACEMENT_ESCAPE;
+      last = end;
+    } else if (code >= 0xd800 && code <= 0xdbff) {
+      pendingHigh = { start, end };
+    }
+  }
+  flushHigh(false);
+  return out + text.slice(last);
+}
+
+const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|[^u])/g;
+const REPLACEMENT_ESCAPE = '\\ufffd';

@@ -342,6 +342,18 @@ describe.each(testDbKinds())('webhook intake on %s', (kind) => {
     expect(row?.payload).toMatchObject({ comment: 'a\uFFFDb\uFFFDc' });
   });
 
+  it('refuses a JSON object nested deeper than any database stores, with 400 before storing anything', async () => {
+    const depth = 100_000;
+    const text = `{"event":"FinishInteraction","guid":"deep","note":"\\u00e9","x":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
+    const res = await post(vendorRequest('ucontact', text));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: { code: 'bad_request', message: 'the body nests objects or arrays deeper than 512 levels' } });
+    expect(await events()).toHaveLength(0);
+    // A realistic nesting is stored as usual.
+    const ok = `{"event":"FinishInteraction","guid":"nested","x":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`;
+    expect((await post(vendorRequest('ucontact', ok))).status).toBe(200);
+  });
+
   it('stores exactly the distinct events of 250 concurrent requests with duplicates among them', async () => {
     const distinct: Array<{ path: string; init: RequestInit }> = [];
     for (let i = 0; i < 150; i += 1) {

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../db/client';
+import { createLogger } from '../log';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { IngestQueue, pgTextArray, repairJsonText, type NewEvent } from './ingest';
+
+describe('repairJsonText', () => {
+  it.each([
+    ['{"a":"x\\u0000y"}', '{"a":"x\\ufffdy"}'],
+    ['{"a":"\\ud800"}', '{"a":"\\ufffd"}'],
+    ['{"a":"\\udc00x"}', '{"a":"\\ufffdx"}'],
+    ['{"a":"\\ud83d\\ude00"}', '{"a":"\\ud83d\\ude00"}'],
+    ['{"a":"\\ud83d \\ude00"}', '{"a":"\\ufffd \\ufffd"}'],
+    ['{"a":"\\ud800\\ud83d\\ude00"}', '{"a":"\\ufffd\\ud83d\\ude00"}'],
+    ['{"a":"\\\\u0000"}', '{"a":"\\\\u0000"}'],
+    ['{"a":"\\\\\\u0000"}', '{"a":"\\\\\\ufffd"}'],
+    ['\uFEFF{"a":"\\u00e9"}', '{"a":"\\u00e9"}'],
+  ])('%s -> %s', (raw, repaired) => {
+    expect(repairJsonText(raw)).toBe(repaired);
+    // What it produces always parses to the same structure with the bad code points replaced.
+    expect(() => JSON.parse(repaired)).not.toThrow();
+  });
+
+  it('is linear whatever the nesting depth', () => {
+    const deep = `{"x":${'['.repeat(200_000)}"\\u0000"${']'.repeat(200_000)}}`;
+    const repaired = repairJsonText(deep);
+    expect(repaired.length).toBe(deep.length);
+    expect(repaired).toContain('"\\ufffd"');
+  });
+});
+
+describe('pgTextArray', () => {
+  it('quotes every element and escapes quotes and backslashes', () => {
+    expect(pgTextArray(['a"b', 'c\\d', null, '{x}', ''])).toBe('{"a\\"b","c\\\\d",NULL,"{x}",""}');
+  });
+});
+
+describe.each(testDbKinds())('IngestQueue on %s', (kind) => {
+  let testDb: TestDatabase;
+  beforeAll(async () => {
+    testDb = await createTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await testDb.drop();
+  });
+
+  const event = (dedupeKey: string): NewEvent => ({
+    source: 'hcc',
+    eventType: 'call-ended',
+    dedupeKey,
+    callKey: dedupeKey,
+    vendorTime: null,
+    vendorTimeRaw: null,
+    receivedAt: new Date(),
+    rawBody: '{"a":1}',
+    payload: { a: 1 },
+    headers: {},
+    status: 'pending',
+  });
+
+  it('answers duplicate for a key already stored, and never for one the insert silently lost', async () => {
+    const logger = createLogger({ level: 'silent' });
+    const real = new IngestQueue(testDb.database, { maxBatch: 10, maxInFlight: 1, timeoutMs: 5_000 }, logger);
+    expect(await real.submit(event('kept'))).toBe('stored');
+    expect(await real.submit(event('kept'))).toBe('duplicate');
+
+    // An engine that answers the INSERT with no rows and no error (PGlite does
+    // for some inputs) must not make a lost event look like a re-delivery.
+    const lossy: Database = {
+      ...testDb.database,
+      query: (text, params, options) =>
+        text.includes('INSERT INTO webhook_events') ? Promise.resolve([]) : testDb.database.query(text, params, options),
+    };
+    const queue = new IngestQueue(lossy, { maxBatch: 10, maxInFlight: 1, timeoutMs: 5_000 }, logger);
+    await expect(queue.submit(event('lost'))).rejects.toMatchObject({ failure: 'data', message: 'the database did not store the event' });
+    expect(await queue.submit(event('kept'))).toBe('duplicate');
+  });
+});
