@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings, type LoadedMappings } from './loader';
-import { SCENARIOS, SHIPPED_DIR, scenarioEvents } from './test-support';
+import { SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, scenarioEvents } from './test-support';
 import type { StoredEvent } from './types';
 
 /**
@@ -78,5 +78,32 @@ describe('fold is order-independent and idempotent', () => {
       expect(await set.toCrm(activity, 'salesforce')).toEqual(expectedSf);
       expect(await set.toCrm(activity, 'hubspot')).toEqual(expectedHs);
     }
+  });
+});
+
+/**
+ * Whatever part of a call has arrived, and in whatever order, the HubSpot
+ * call (and task) can be created: hs_timestamp is never missing. Every
+ * prefix of a few seeded arrival orders of every scenario is folded.
+ */
+describe('every partial call has a HubSpot hs_timestamp', () => {
+  it.each(Object.keys(SCENARIOS))('%s', async (name) => {
+    const scenario = SCENARIOS[name];
+    if (!scenario) throw new Error(name);
+    const events = await scenarioEvents(name);
+    const random = rng(name.length * 104_729 + 3);
+    let checked = 0;
+    for (let run = 0; run < 4; run++) {
+      const arrival = run === 0 ? [...events].reverse() : shuffle(events, random);
+      for (let n = 1; n <= arrival.length; n++) {
+        const prefix = arrival.slice(0, n);
+        const callKey = prefix[0]?.callKey ?? '';
+        const activity = await set.fold(scenario.source, callKey, prefix);
+        const records = await set.toCrm(activity, 'hubspot');
+        expectHubSpotTimestamps(records, `${name}, order ${run}, first ${n}: ${prefix.map((e) => e.eventType).join(',')}`);
+        checked += records.length;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
   });
 });

@@ -281,7 +281,11 @@ export async function foldEvents(plan: SourcePlan, callKey: string, events: read
   }
   const ordered: Ordered[] = orderEvents(plan, events).map((event) => ({ event, scope: { root: event.payload, event } }));
 
-  const activity: CallActivity = { ...emptyActivity(plan.source, callKey), eventIds: ordered.map((o) => o.event.id) };
+  const activity: CallActivity = {
+    ...emptyActivity(plan.source, callKey),
+    firstEventAt: firstEventAt(ordered),
+    eventIds: ordered.map((o) => o.event.id),
+  };
   const fields = activity as unknown as Record<string, unknown>;
 
   for (const field of plan.fields) {
@@ -305,6 +309,20 @@ export async function foldEvents(plan: SourcePlan, callKey: string, events: read
   // The contract: the label is the raw code when no table gave one.
   if (activity.dispositionLabel === null && activity.dispositionCode !== null) activity.dispositionLabel = activity.dispositionCode;
   return activity;
+}
+
+/**
+ * The earliest of the folded events' times (vendor time, else received
+ * time). A minimum over the deduplicated set, so it does not depend on the
+ * arrival order either.
+ */
+function firstEventAt(ordered: readonly Ordered[]): string | null {
+  let earliest: number | null = null;
+  for (const { event } of ordered) {
+    const t = (event.vendorTime ?? event.receivedAt).getTime();
+    if (Number.isFinite(t) && (earliest === null || t < earliest)) earliest = t;
+  }
+  return earliest === null ? null : isoFromMs(earliest);
 }
 
 function makeCallback(values: Record<string, unknown>): CallbackRequest | null {

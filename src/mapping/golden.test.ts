@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { SourceName } from '../sources/types';
 import { loadMappings, type LoadedMappings } from './loader';
 import { groupByCall, hccEventFromFileName, syntheticEvents } from './synthetic';
-import { FIXTURES_DIR, SCENARIOS, SHIPPED_DIR, fixturePayloads, scenarioEvents } from './test-support';
+import { FIXTURES_DIR, SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, fixturePayloads, scenarioEvents } from './test-support';
 import type { StoredEvent } from './types';
 
 /**
@@ -35,7 +35,9 @@ async function render(source: SourceName, events: StoredEvent[]): Promise<unknow
   for (const [callKey, list] of groupByCall(events)) {
     if (!list.some((e) => set.classify(source, e.eventType) === 'sync')) continue;
     const activity = await set.fold(source, callKey, list);
-    calls.push({ activity, salesforce: await set.toCrm(activity, 'salesforce'), hubspot: await set.toCrm(activity, 'hubspot') });
+    const hubspot = await set.toCrm(activity, 'hubspot');
+    expectHubSpotTimestamps(hubspot, `${source} ${callKey}`);
+    calls.push({ activity, salesforce: await set.toCrm(activity, 'salesforce'), hubspot });
   }
   return {
     events: events.map((e) => ({ eventType: e.eventType, classify: set.classify(source, e.eventType) })),

@@ -77,6 +77,7 @@ describe('Webex CC: the courtesy callback with caller RONAs (seed 004, second ta
       startedAt: '2022-10-14T18:34:03.000Z',
       answeredAt: '2022-10-14T18:54:49.000Z',
       endedAt: '2022-10-14T18:58:02.000Z',
+      firstEventAt: '2022-10-14T18:34:03.000Z',
       durationSeconds: 1439,
       talkSeconds: 193,
       holdSeconds: null,
@@ -146,9 +147,13 @@ describe('uContact: the disposition may arrive before FinishInteraction', () => 
       notes: 'Cliente acepta plan anual',
       endedAt: null,
     });
+    // HubSpot needs hs_timestamp to create the call: the disposition's own time stands in until FinishInteraction says when the call was.
+    expect((await set.toCrm(early, 'hubspot'))[0]?.fields.hs_timestamp).toBe('2023-06-13T10:22:05.000Z');
+    expect((await set.toCrm(early, 'salesforce'))[0]?.fields.ActivityDate).toBe('2023-06-13');
     const dispositionFirst = await fold('ucontact', events('ucontact', [{ payload: disposition }, { payload: finish }]));
     const finishFirst = await fold('ucontact', events('ucontact', [{ payload: finish }, { payload: disposition }]).reverse());
     expect(dispositionFirst.final).toBe(true);
+    expect((await set.toCrm(dispositionFirst, 'hubspot'))[0]?.fields.hs_timestamp).toBe(dispositionFirst.startedAt);
     expect(dispositionFirst.dispositionCode).toBe('Venta / Tarjeta');
     expect({ ...finishFirst, eventIds: [] }).toEqual({ ...dispositionFirst, eventIds: [] });
   });

@@ -62,6 +62,7 @@ export const ACTIVITY_READABLE = [
   'callKey',
   'externalId',
   ...ACTIVITY_FIELDS,
+  'firstEventAt',
   'final',
   'callback',
   'custom',

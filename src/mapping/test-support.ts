@@ -2,12 +2,13 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CountryCode } from 'libphonenumber-js';
+import { expect } from 'vitest';
 import { compileCondition, compileValue, type CompileEnv, type NamedConditions, type Table } from './compile';
 import type { MappingFileError } from './errors';
 import { conditionSchema, valueSchema, type Scalar } from './schema';
 import type { SourceName } from '../sources/types';
 import { hccEventFromFileName, syntheticEvents, type SyntheticInput } from './synthetic';
-import type { StoredEvent } from './types';
+import type { CrmRecord, StoredEvent } from './types';
 import { YamlFile } from './yaml-file';
 
 /**
@@ -197,4 +198,16 @@ export async function scenarioEvents(name: string, hccTimezone = 'America/Chicag
     for (const payload of await fixturePayloads(rel)) inputs.push({ payload, eventType: type });
   }
   return syntheticEvents(s.source, inputs, { hccTimezone });
+}
+
+/**
+ * HubSpot refuses to create a call or task without hs_timestamp, so every
+ * record of every golden must carry one, whatever subset of the call's
+ * events has arrived (each single-event fixture is such a subset).
+ */
+export function expectHubSpotTimestamps(records: readonly CrmRecord[], what: string): void {
+  for (const r of records) {
+    if (r.object !== 'calls' && r.object !== 'tasks') continue;
+    expect(typeof r.fields.hs_timestamp === 'string' && r.fields.hs_timestamp !== '', `${what}: HubSpot ${r.object} ${r.externalId} has no hs_timestamp`).toBe(true);
+  }
 }

@@ -53,6 +53,13 @@ export interface CallActivity {
   startedAt: string | null;
   answeredAt: string | null;
   endedAt: string | null;
+  /**
+   * When the call's earliest folded event happened: its vendor time, else
+   * when it was received. Set by the fold, never empty once an event is
+   * folded, so a CRM field that must have a time (HubSpot hs_timestamp) can
+   * fall back to it when the vendor has not sent the call's own times yet.
+   */
+  firstEventAt: string | null;
   durationSeconds: number | null;
   talkSeconds: number | null;
   holdSeconds: number | null;
@@ -91,6 +98,7 @@ export function emptyActivity(source: SourceName, callKey: string): CallActivity
     startedAt: null,
     answeredAt: null,
     endedAt: null,
+    firstEventAt: null,
     durationSeconds: null,
     talkSeconds: null,
     holdSeconds: null,
