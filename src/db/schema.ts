@@ -155,3 +155,18 @@ export const adminAudit = pgTable(
   },
   (t) => [index('admin_audit_at').on(t.at)],
 );
+
+/**
+ * Admin page sessions. The cookie is signed (src/admin/auth.ts); this row is
+ * what makes it live: logout deletes it, so a copied cookie is dead at once.
+ * Keyed by a SHA-256 of the session id, so the table holds no usable cookie.
+ */
+export const adminSessions = pgTable(
+  'admin_sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    createdAt: timestamp('created_at', tz).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', tz).notNull(),
+  },
+  (t) => [index('admin_sessions_expires').on(t.expiresAt)],
+);
