@@ -23,6 +23,13 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const role = roleFromArgs(process.argv.slice(2)) ?? config.ROLE;
   const logger = createLogger({ level: config.LOG_LEVEL });
+  if (role !== 'all' && !config.DATABASE_URL) {
+    // The embedded database belongs to one process: a receiver and a worker
+    // started apart would each have their own, and nothing received would
+    // ever be synced.
+    logger.fatal({ role }, `--role=${role} runs part of the service against a shared Postgres: set DATABASE_URL, or run --role=all (npm start) on the embedded database`);
+    process.exit(1);
+  }
   logger.info({ role, database: config.DATABASE_URL ? 'postgres' : `pglite (${config.DATA_DIR})` }, 'starting');
 
   let database: Database;
@@ -115,7 +122,9 @@ async function main(): Promise<void> {
     }, config.WORKER_SHUTDOWN_MS + 10_000);
     hardStop.unref();
     try {
-      for (const stop of stops) await stop();
+      // The receiver and the worker stop side by side, so the worker's
+      // deadline runs from the signal, as the hard stop above does.
+      await Promise.all(stops.map((stop) => stop()));
       await mappings.stop();
       await database.close();
       logger.info('stopped');

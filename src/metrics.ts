@@ -41,6 +41,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly outboxPendingEvents = new Gauge({
+    name: 'callsync_outbox_pending_events',
+    help: 'Events received and not yet synced, across the pending calls.',
+    registers: [this.registry],
+  });
+
   readonly outboxOldestAge = new Gauge({
     name: 'callsync_outbox_oldest_pending_age_seconds',
     help: 'Age of the oldest pending event, in seconds (0 when none).',

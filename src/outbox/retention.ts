@@ -1,10 +1,10 @@
 import type { Queryable } from '../db/client';
 
 /**
- * Deletes one small batch of what retention allows: synced calls (with their
- * events and, by ON DELETE CASCADE, their attempt history) and ignored events,
- * older than `days`. Failed and pending calls are never deleted: they wait for
- * a replay or a discard.
+ * Deletes one small batch of what retention allows: synced and discarded
+ * calls (with their events and, by ON DELETE CASCADE, their attempt history)
+ * and ignored events, older than `days`. Failed and pending calls are never
+ * deleted: they wait for a replay or a discard.
  *
  * Small batches with SKIP LOCKED keep each transaction short, so retention
  * never blocks intake or a worker for long, and two workers running it at
@@ -13,14 +13,14 @@ import type { Queryable } from '../db/client';
 const DELETE_SYNCED_SQL = `
 WITH doomed AS (
   SELECT id, source, call_key FROM call_syncs
-  WHERE status = 'synced' AND updated_at < now() - make_interval(days => $1)
+  WHERE status IN ('synced', 'discarded') AND updated_at < now() - make_interval(days => $1)
   ORDER BY updated_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 ),
 gone_events AS (
   DELETE FROM webhook_events e USING doomed d
-  WHERE e.source = d.source AND e.call_key = d.call_key AND e.status IN ('synced', 'ignored')
+  WHERE e.source = d.source AND e.call_key = d.call_key AND e.status IN ('synced', 'ignored', 'discarded')
   RETURNING 1
 ),
 gone_calls AS (

@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '../db/client';
 import type { JsonValue, StoredEvent } from '../mapping/types';
 import type { SourceName } from '../sources/types';
+import { repairJsonText } from './ingest';
 
 /** A call the worker has leased. */
 export interface ClaimedCall {
@@ -10,6 +11,8 @@ export interface ClaimedCall {
   /** The version (event count) seen at claim time; see completeSyncs. */
   version: number;
   attempts: number;
+  /** The target the stored CRM ids belong to (the last one that wrote the call). */
+  target: string | null;
   crmId: string | null;
   crmFollowupId: string | null;
   lastEventAt: Date;
@@ -55,9 +58,11 @@ export function toStoredEvent(r: EventRow): StoredEvent {
  *   each other or claiming the same call; the row locks last only for this
  *   one statement (autocommit), never across a CRM request.
  * - What keeps other workers away during the CRM request is the lease
- *   (locked_until). A worker killed with -9 simply lets it expire, and the
- *   call is claimed again; writes are upserts by external id, so the second
- *   sync updates rather than duplicates.
+ *   (locked_until), held under a token unique to this claim (locked_by), so
+ *   a completion or renewal from anyone else, even another slot of the same
+ *   process, is a no-op. A worker killed with -9 simply lets it expire, and
+ *   the call is claimed again; writes are upserts by external id, so the
+ *   second sync updates rather than duplicates.
  * - A call is claimed whole: its events are folded and written together, so
  *   no two workers ever sync the same call at once, and a failing call never
  *   holds up another.
@@ -65,77 +70,88 @@ export function toStoredEvent(r: EventRow): StoredEvent {
  *   call_syncs_due.
  */
 const CLAIM_SQL = `
-WITH claimed AS (
-  UPDATE call_syncs c
-  SET locked_by = $1,
-      locked_until = now() + make_interval(secs => $2),
-      claimed_version = c.version
-  FROM (
-    SELECT id FROM call_syncs
-    WHERE status = 'pending'
-      AND next_attempt_at <= now()
-      AND (locked_until IS NULL OR locked_until < now())
-    ORDER BY next_attempt_at, id
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-  ) due
-  WHERE c.id = due.id
-  RETURNING c.id, c.source, c.call_key, c.version, c.attempts, c.crm_id, c.crm_followup_id, c.last_event_at
-)
-SELECT c.id AS call_id, c.call_key AS call_call_key, c.version, c.attempts, c.crm_id, c.crm_followup_id, c.last_event_at,
-       c.source AS call_source, ${EVENT_COLUMNS}
-FROM claimed c
-LEFT JOIN webhook_events e
-  ON e.source = c.source AND e.call_key = c.call_key AND e.status IN ('pending', 'synced', 'failed')
+UPDATE call_syncs c
+SET locked_by = $1,
+    locked_until = now() + make_interval(secs => $2),
+    claimed_version = c.version
+FROM (
+  SELECT id FROM call_syncs
+  WHERE status = 'pending'
+    AND next_attempt_at <= now()
+    AND (locked_until IS NULL OR locked_until < now())
+  ORDER BY next_attempt_at, id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED
+) due
+WHERE c.id = due.id
+RETURNING c.id, c.source, c.call_key, c.version, c.attempts, c.target, c.crm_id, c.crm_followup_id, c.last_event_at
+`;
+
+/**
+ * The syncable events of the claimed calls, read in a statement of their
+ * own, AFTER the claim. Under READ COMMITTED each statement reads the
+ * snapshot taken when it starts, while the claim's UPDATE reads `version`
+ * from the newest row it locks: an event committed between the two would be
+ * counted in claimed_version yet invisible to a join in the claim itself,
+ * and the call would be marked synced without it. This statement's snapshot
+ * is taken after the claim returned, so it sees every event the claimed
+ * version counts (intake bumps the version in the same statement that
+ * inserts the event).
+ *
+ * Ignored and discarded events are not part of any activity. Served by
+ * webhook_events_call.
+ */
+const CLAIMED_EVENTS_SQL = `
+SELECT c.id AS call_id, ${EVENT_COLUMNS}
+FROM call_syncs c
+JOIN webhook_events e ON e.source = c.source AND e.call_key = c.call_key
+WHERE c.id = ANY($1::bigint[]) AND e.status IN ('pending', 'synced', 'failed')
 ORDER BY c.id, e.id
 `;
 
 /**
- * Claims up to `limit` due calls and reads their syncable events in the same
- * statement (one round trip). Ignored and discarded events are not part of
- * any activity. The lease does not touch updated_at: a claim is not a change
- * an admin needs to see, and leaving indexed columns alone keeps the update
- * cheap.
+ * Claims up to `limit` due calls under the lease `token`, then reads their
+ * syncable events. The lease does not touch updated_at: a claim is not a
+ * change an admin needs to see, and leaving indexed columns alone keeps the
+ * update cheap.
  */
 export async function claimBatch(
   db: Queryable,
-  options: { workerId: string; leaseSeconds: number; limit: number },
+  options: { token: string; leaseSeconds: number; limit: number },
 ): Promise<Array<{ call: ClaimedCall; events: StoredEvent[] }>> {
-  const rows = await db.query<
-    Omit<EventRow, 'id'> & {
-      id: number | null;
-      call_id: number;
-      call_source: SourceName;
-      call_call_key: string;
-      version: number;
-      attempts: number;
-      crm_id: string | null;
-      crm_followup_id: string | null;
-      last_event_at: Date;
-    }
-  >(CLAIM_SQL, [options.workerId, options.leaseSeconds, options.limit], { prepare: true });
-  const batch: Array<{ call: ClaimedCall; events: StoredEvent[] }> = [];
-  let current: { call: ClaimedCall; events: StoredEvent[] } | undefined;
-  for (const r of rows) {
-    if (current?.call.id !== r.call_id) {
-      current = {
-        call: {
-          id: r.call_id,
-          source: r.call_source,
-          callKey: r.call_call_key,
-          version: r.version,
-          attempts: r.attempts,
-          crmId: r.crm_id,
-          crmFollowupId: r.crm_followup_id,
-          lastEventAt: r.last_event_at,
-        },
-        events: [],
-      };
-      batch.push(current);
-    }
-    // A call whose events were all discarded comes back with one row of nulls (LEFT JOIN).
-    if (r.id !== null) current.events.push(toStoredEvent({ ...r, id: r.id }));
-  }
+  const calls = await db.query<{
+    id: number;
+    source: SourceName;
+    call_key: string;
+    version: number;
+    attempts: number;
+    target: string | null;
+    crm_id: string | null;
+    crm_followup_id: string | null;
+    last_event_at: Date;
+  }>(CLAIM_SQL, [options.token, options.leaseSeconds, options.limit], { prepare: true });
+  if (calls.length === 0) return [];
+  const batch = calls
+    .sort((a, b) => a.id - b.id)
+    .map((r) => ({
+      call: {
+        id: r.id,
+        source: r.source,
+        callKey: r.call_key,
+        version: r.version,
+        attempts: r.attempts,
+        target: r.target,
+        crmId: r.crm_id,
+        crmFollowupId: r.crm_followup_id,
+        lastEventAt: r.last_event_at,
+      },
+      events: [] as StoredEvent[],
+    }));
+  const byId = new Map(batch.map((b) => [b.call.id, b.events]));
+  const rows = await db.query<EventRow & { call_id: number }>(CLAIMED_EVENTS_SQL, [`{${calls.map((c) => c.id).join(',')}}`], {
+    prepare: true,
+  });
+  for (const r of rows) byId.get(r.call_id)?.push(toStoredEvent(r));
   return batch;
 }
 
@@ -182,7 +198,8 @@ export interface SyncCompletion {
   claimedVersion: number;
   /** The newest event folded in: events up to it are marked with the outcome. */
   maxEventId: number;
-  outcome: 'synced' | 'retry' | 'failed';
+  /** released: the write was cut short by our own shutdown; due again at once, no attempt used. */
+  outcome: 'synced' | 'retry' | 'failed' | 'released';
   /** 1-based number of this attempt. */
   attempt: number;
   target: string;
@@ -206,13 +223,19 @@ export interface SyncCompletion {
  * Records the outcome of a batch of attempts in one statement.
  *
  * Why this shape:
- * - `locked_by = $worker` makes a completion a no-op when this worker's lease
+ * - `locked_by = $token` makes a completion a no-op when this claim's lease
  *   expired and another worker took the call: the newer sync owns the row.
  * - A call is only 'synced' when its version is still the one claimed: an
  *   event that arrived during the CRM request leaves it 'pending' and due
  *   now, so the late event is folded into the next sync instead of lost.
  * - The call rows are locked in (source, call_key) order, the same order
  *   intake's upsert uses, so the two cannot deadlock.
+ * - A final failure while a new event arrived leaves the call pending with
+ *   a fresh attempt budget, as intake does for a failed call: the new event
+ *   may be what fixes it.
+ * - The CRM ids belong to the target that wrote them: when another target
+ *   writes the call (a switch from dry-run to Salesforce), its ids replace
+ *   the old ones instead of mixing with them.
  * - The events folded in (id <= max_event_id) mirror the call's outcome, and
  *   every attempt lands in sync_attempts for the admin's history.
  */
@@ -237,6 +260,7 @@ updated AS (
       ELSE 'pending' END,
     attempts = CASE
       WHEN i.outcome = 'synced' THEN 0
+      WHEN i.outcome = 'failed' AND c.version <> i.claimed_version THEN 0
       WHEN i.counts THEN c.attempts + 1
       ELSE c.attempts END,
     next_attempt_at = CASE WHEN i.outcome = 'retry' THEN i.next_attempt_at ELSE now() END,
@@ -249,8 +273,8 @@ updated AS (
     synced_version = CASE WHEN i.outcome = 'synced' THEN i.claimed_version ELSE c.synced_version END,
     synced_at = CASE WHEN i.outcome = 'synced' THEN now() ELSE c.synced_at END,
     target = i.target,
-    crm_id = COALESCE(i.crm_id, c.crm_id),
-    crm_followup_id = COALESCE(i.crm_followup_id, c.crm_followup_id),
+    crm_id = CASE WHEN c.target IS DISTINCT FROM i.target THEN i.crm_id ELSE COALESCE(i.crm_id, c.crm_id) END,
+    crm_followup_id = CASE WHEN c.target IS DISTINCT FROM i.target THEN i.crm_followup_id ELSE COALESCE(i.crm_followup_id, c.crm_followup_id) END,
     activity = COALESCE(i.activity, c.activity),
     crm_payload = COALESCE(i.crm_payload, c.crm_payload),
     last_error = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error END,
@@ -294,7 +318,7 @@ export type CompletionResult = {
 
 export async function completeSyncs(
   db: Queryable,
-  workerId: string,
+  token: string,
   completions: SyncCompletion[],
 ): Promise<CompletionResult[]> {
   if (completions.length === 0) return [];
@@ -317,29 +341,25 @@ export async function completeSyncs(
     http_status: c.httpStatus ?? null,
     crm_response: c.crmResponse ?? null,
   }));
-  return db.query<CompletionResult>(COMPLETE_SQL, [workerId, JSON.stringify(input)], { prepare: true });
-}
-
-/** Renews the leases this worker still holds (a heartbeat while a batch is being written). */
-export async function extendLeases(db: Queryable, workerId: string, ids: number[], leaseSeconds: number): Promise<void> {
-  if (ids.length === 0) return;
-  await db.query(
-    `UPDATE call_syncs SET locked_until = now() + make_interval(secs => $3)
-     WHERE id = ANY($2::bigint[]) AND locked_by = $1`,
-    [workerId, `{${ids.join(',')}}`, leaseSeconds],
-  );
+  // A CRM's response or message may hold U+0000 or a lone surrogate, which
+  // valid JSON allows and Postgres refuses: repaired here, or the whole
+  // batch's completion would fail and be written to the CRM again forever.
+  const json = JSON.stringify(input);
+  return db.query<CompletionResult>(COMPLETE_SQL, [token, json.includes('\\u') ? repairJsonText(json) : json], { prepare: true });
 }
 
 /**
- * Gives leases back without an attempt (shutdown before the CRM was called):
- * the calls are due again at once for another worker.
+ * Renews the leases this claim still holds (a heartbeat while its batch is
+ * being written) and answers the ids it still holds: any other id's lease
+ * was lost (it expired and another worker may have claimed the call).
  */
-export async function releaseCalls(db: Queryable, workerId: string, ids: number[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db.query(
-    `UPDATE call_syncs SET locked_by = NULL, locked_until = NULL, updated_at = now()
-     WHERE id = ANY($2::bigint[]) AND locked_by = $1`,
-    [workerId, `{${ids.join(',')}}`],
+export async function extendLeases(db: Queryable, token: string, ids: number[], leaseSeconds: number): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.query<{ id: number }>(
+    `UPDATE call_syncs SET locked_until = now() + make_interval(secs => $3)
+     WHERE id = ANY($2::bigint[]) AND locked_by = $1
+     RETURNING id`,
+    [token, `{${ids.join(',')}}`, leaseSeconds],
   );
+  return new Set(rows.map((r) => Number(r.id)));
 }
-

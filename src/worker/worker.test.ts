@@ -12,7 +12,8 @@ import { SyncWorker, type WorkerConfig } from './worker';
 /**
  * The worker's mechanics with a stub mapping (one field per event type seen)
  * and an interface-level target. The real mappings and CRM targets are
- * exercised end to end in test/sync.e2e.test.ts.
+ * exercised end to end in test/reliability/ (worker processes against the
+ * Salesforce fake) and test/start.e2e.test.ts.
  */
 const stubMappings: MappingSet = {
   classify: () => 'sync',
@@ -330,20 +331,161 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     expect(slow.maxInFlightSeen).toBeGreaterThanOrEqual(2);
   });
 
-  it('on stop, aborts a write past the deadline and reschedules it without failing it', async () => {
+  it('on stop, aborts a write past the deadline and releases the call: due at once, no attempt used', async () => {
     await ingest.submit(event('stop', 'call-ended'));
     const w = worker({ WORKER_SHUTDOWN_MS: 100 });
-    let started!: () => void;
-    const writing = new Promise<void>((resolve) => (started = resolve));
+    const { promise: writing, resolve: started } = deferred();
     target.inject(() => {
       started();
       return new Promise(() => {}); // never answers
     });
     await w.start();
     await writing;
+    const stopping = Date.now();
     await w.stop(100);
+    expect(Date.now() - stopping).toBeLessThan(2_000);
     const row = await callRow('stop');
     expect(row).toMatchObject({ status: 'pending', locked_by: null, last_error_kind: 'transient', attempts: 0 });
-    expect(row?.last_error).toMatch(/^write aborted: worker shutting down/);
+    expect(row?.last_error).toBe('write abandoned: the worker is shutting down');
+    expect(row?.next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(await attemptsOf('stop')).toEqual([{ attempt: 1, outcome: 'released', error_kind: 'transient', http_status: null }]);
+  });
+
+  it('on stop, finishes a write that ends before the deadline', async () => {
+    await ingest.submit(event('finish', 'call-ended'));
+    const w = worker();
+    const { promise: writing, resolve: started } = deferred();
+    target.inject(async () => {
+      started();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return undefined;
+    });
+    await w.start();
+    await writing;
+    await w.stop(5_000);
+    expect(await callRow('finish')).toMatchObject({ status: 'synced', locked_by: null });
+    expect(target.records.get('hcc:finish')?.writes).toBe(1);
+  });
+
+  it('abandons a write whose lease was lost, without re-sending it, and leaves the call to its new owner', async () => {
+    await ingest.submit(event('lost', 'call-ended'));
+    const w = worker({ SYNC_LEASE_SECONDS: 1 });
+    target.inject(async () => {
+      // Our lease expired (a stall) and another worker claimed the call.
+      await testDb.database.query(`UPDATE call_syncs SET locked_by = 'other-worker#1' WHERE call_key = 'lost'`);
+      throw transient('timeout');
+    });
+    target.inject(() => new Promise((resolve) => setTimeout(() => resolve(undefined), 3_000)));
+    const started = Date.now();
+    expect(await w.runOnce()).toBe(1);
+    // The next renewal (after a third of the lease) finds the lease gone and aborts the write.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(target.batches).toHaveLength(2);
+    expect(await callRow('lost')).toMatchObject({ status: 'pending', locked_by: 'other-worker#1', attempts: 0 });
+    expect(await attemptsOf('lost')).toEqual([]);
+  });
+
+  it('leaves a long Retry-After to the durable schedule instead of waiting it out in process', async () => {
+    await ingest.submit(event('slowdown', 'call-ended'));
+    const retryAt = new Date(Date.now() + 60_000);
+    target.inject(() => {
+      throw new SyncError('transient', 'REQUEST_LIMIT_EXCEEDED_RATE', { httpStatus: 429, retryAt });
+    });
+    const started = Date.now();
+    await worker().runOnce();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(target.batches).toHaveLength(1);
+    const row = await callRow('slowdown');
+    expect(row).toMatchObject({ status: 'pending', attempts: 1, last_http_status: 429 });
+    expect(row?.next_attempt_at.getTime()).toBeGreaterThanOrEqual(retryAt.getTime());
+  });
+
+  it('waits out a short Retry-After in process, then retries', async () => {
+    await ingest.submit(event('brief', 'call-ended'));
+    const retryAt = new Date(Date.now() + 1_000);
+    target.inject(() => {
+      throw new SyncError('transient', 'Too Many Requests', { httpStatus: 429, retryAt });
+    });
+    await worker().runOnce();
+    expect(Date.now()).toBeGreaterThanOrEqual(retryAt.getTime());
+    expect(target.batches).toHaveLength(2);
+    expect(await callRow('brief')).toMatchObject({ status: 'synced', attempts: 0 });
+  });
+
+  it('gives a call whose last attempt failed while a new event arrived a fresh budget', async () => {
+    await ingest.submit(event('budget', 'call-ended'));
+    const w = worker({ SYNC_MAX_ATTEMPTS: 1 });
+    for (let i = 0; i < 3; i += 1)
+      target.inject(async () => {
+        if (i === 2) await ingest.submit(event('budget', 'call-saved'));
+        throw transient('CRM down');
+      });
+    await w.runOnce();
+    expect(await callRow('budget')).toMatchObject({ status: 'pending', attempts: 0 });
+    await w.runOnce();
+    expect(await callRow('budget')).toMatchObject({ status: 'synced' });
+    expect(target.records.get('hcc:budget')?.fields.Subject).toBe('call-ended,call-saved');
+  });
+
+  it('uses stored CRM ids only with the target that wrote them', async () => {
+    await ingest.submit(event('switch', 'call-ended'));
+    await worker().runOnce();
+    // The call was last written by another target (a dry-run trial, say).
+    await testDb.database.query(`UPDATE call_syncs SET target = 'salesforce', crm_id = 'elsewhere-1' WHERE call_key = 'switch'`);
+    await ingest.submit(event('switch', 'call-saved'));
+    const seen: Array<Record<string, string>> = [];
+    target.inject((items) => {
+      seen.push(...items.map((i) => i.knownIds));
+      return undefined;
+    });
+    await worker().runOnce();
+    expect(seen).toEqual([{}]);
+    expect(await callRow('switch')).toMatchObject({ status: 'synced', crm_id: target.records.get('hcc:switch')?.id });
+  });
+
+  it('records a CRM response holding NUL characters and lone surrogates', async () => {
+    await ingest.submit(event('nul', 'call-ended'));
+    target.inject(() => {
+      throw new SyncError('permanent', 'bad \u0000 value \ud800', { httpStatus: 400, crmResponse: { message: 'x\u0000y', detail: '\udc00' } });
+    });
+    await worker().runOnce();
+    expect(await callRow('nul')).toMatchObject({
+      status: 'failed',
+      last_error: 'bad \ufffd value \ufffd',
+      last_response: { message: 'x\ufffdy', detail: '\ufffd' },
+    });
+  });
+
+  it('never marks a call synced without an event committed while it was being claimed (concurrent intake)', async () => {
+    const calls = 40;
+    const perCall = 6;
+    const a = worker({ WORKER_CONCURRENCY: 3, SYNC_POLL_MS: 200 });
+    const b = worker({ WORKER_CONCURRENCY: 3, SYNC_POLL_MS: 200 });
+    await Promise.all([a.start(), b.start()]);
+    for (let round = 0; round < perCall; round += 1) {
+      await Promise.all(Array.from({ length: calls }, (_, i) => ingest.submit(event(`race${i}`, `e${round}`))));
+    }
+    const expected = Array.from({ length: perCall }, (_, round) => `e${round}`).join(',');
+    await expect
+      .poll(
+        async () =>
+          (
+            await testDb.database.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM call_syncs WHERE call_key LIKE 'race%' AND status = 'synced' AND activity->>'notes' = $1`,
+              [expected],
+            )
+          )[0]?.n,
+        { timeout: 15_000, interval: 100 },
+      )
+      .toBe(calls);
+    const stuck = await testDb.database.query(`SELECT 1 FROM webhook_events WHERE call_key LIKE 'race%' AND status <> 'synced'`);
+    expect(stuck).toEqual([]);
+    for (let i = 0; i < calls; i += 1) expect(target.records.get(`hcc:race${i}`)?.fields.Subject).toBe(expected);
   });
 });
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -6,18 +6,11 @@ import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { classifyDbError } from '../db/errors';
 import { errorMessage } from '../errors';
-import type { Logger } from '../log';
+import { scrubPhones, type Logger } from '../log';
 import { MappingError, type CrmKind, type CrmRecord, type JsonValue, type MappingSet, type StoredEvent } from '../mapping/types';
 import type { Metrics } from '../metrics';
 import { PENDING_CHANNEL } from '../outbox/ingest';
-import {
-  claimBatch,
-  completeSyncs,
-  extendLeases,
-  releaseCalls,
-  type ClaimedCall,
-  type SyncCompletion,
-} from '../outbox/sync-store';
+import { claimBatch, completeSyncs, extendLeases, type ClaimedCall, type SyncCompletion } from '../outbox/sync-store';
 import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from '../crm/types';
 import { nextAttemptAt } from './backoff';
 
@@ -44,8 +37,10 @@ export interface WorkerDeps {
   now?: () => Date;
 }
 
-/** crmCode of a write the worker itself aborted while shutting down. */
+/** crmCode of a write the worker itself cut short: its shutdown deadline passed. */
 const SHUTDOWN_ABORT = 'WORKER_SHUTDOWN';
+/** crmCode of a write abandoned because the batch's lease was lost (see keepLeases). */
+const LEASE_LOST = 'LEASE_LOST';
 
 /** In-process retries of a whole batch for transient errors, before the durable schedule takes over. */
 const QUICK_RETRIES = 2;
@@ -69,9 +64,11 @@ export class SyncWorker {
   private readonly waiters = new Set<(reason: 'notify' | 'poll') => void>();
   private pollTimer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
-  /** Calls claimed and not yet completed, by slot, so shutdown can give them back. */
-  private readonly claimedNotWritten = new Set<number>();
-  private readonly writeControllers = new Set<AbortController>();
+  /** One per batch in flight: aborting it stops that batch's CRM write (shutdown deadline, lost lease). */
+  private readonly batchControllers = new Set<AbortController>();
+  /** Set once the shutdown deadline has passed: no new CRM write starts. */
+  private deadlinePassed = false;
+  private claims = 0;
   private readonly now: () => Date;
   private readonly log: Logger;
 
@@ -102,9 +99,10 @@ export class SyncWorker {
   }
 
   /**
-   * Stops claiming, lets in-flight batches finish until the deadline, then
-   * aborts what is left (those calls are rescheduled, not failed) and gives
-   * back leases never used. Resolves when nothing of this worker is running.
+   * Stops claiming and lets in-flight batches finish until the deadline.
+   * Then it aborts their CRM writes and starts no new one: those calls are
+   * completed as `released`, due again at once for any worker, with no
+   * attempt used. Resolves when nothing of this worker is running.
    */
   async stop(deadlineMs = this.deps.config.WORKER_SHUTDOWN_MS): Promise<void> {
     if (!this.running) return;
@@ -113,16 +111,14 @@ export class SyncWorker {
     clearInterval(this.pollTimer);
     this.wake('notify');
     const deadline = setTimeout(() => {
-      for (const controller of this.writeControllers) controller.abort(new Error('worker shutting down'));
+      this.deadlinePassed = true;
+      for (const controller of this.batchControllers) controller.abort(new ShutdownAbort());
     }, deadlineMs);
     try {
       await Promise.allSettled(this.slots);
     } finally {
       clearTimeout(deadline);
     }
-    await releaseCalls(this.deps.database, this.workerId, [...this.claimedNotWritten]).catch((err: unknown) =>
-      this.log.warn({ err }, 'could not release leases; they will expire'),
-    );
     await this.unlisten?.().catch(() => {});
     this.log.info('sync worker stopped');
   }
@@ -130,38 +126,62 @@ export class SyncWorker {
   /** Claims and syncs one batch; returns how many calls it handled. Used by the loop and by tests. */
   async runOnce(): Promise<number> {
     const target = this.deps.target;
+    // A token per claim: the lease is this batch's, not the process's, so a
+    // completion or renewal can never act on a lease another slot (or another
+    // worker) holds now.
+    const token = `${this.workerId}#${(this.claims += 1)}`;
     const batch = await claimBatch(this.deps.database, {
-      workerId: this.workerId,
+      token,
       leaseSeconds: this.deps.config.SYNC_LEASE_SECONDS,
       limit: target.maxBatch,
     });
     if (batch.length === 0) return 0;
-    const ids = batch.map((b) => b.call.id);
-    for (const id of ids) this.claimedNotWritten.add(id);
-    const stopHeartbeat = this.keepLeases(ids);
+    const controller = new AbortController();
+    this.batchControllers.add(controller);
+    if (this.deadlinePassed) controller.abort(new ShutdownAbort());
+    const stopHeartbeat = this.keepLeases(token, batch.map((b) => b.call.id), controller);
     try {
-      await this.syncBatch(batch);
+      await this.syncBatch(token, batch, controller.signal);
     } finally {
       stopHeartbeat();
-      for (const id of ids) this.claimedNotWritten.delete(id);
+      this.batchControllers.delete(controller);
     }
     return batch.length;
   }
 
   /**
    * Renews the batch's leases every third of SYNC_LEASE_SECONDS while it is
-   * being written. A write is then never abandoned for the lease's sake
-   * (an abandoned HTTP request can still land at the CRM after a retry's),
-   * while a worker that dies stops renewing and its calls come back within
-   * one lease. The write itself is bounded by CRM_TIMEOUT_MS.
+   * being written, so a slow write keeps its calls while a worker that dies
+   * stops renewing and its calls come back within one lease.
+   *
+   * A lease can still be lost: the process stalled or the database was out
+   * of reach for longer than the lease, and another worker may already be
+   * writing the same call. Then this write is abandoned at once (no further
+   * quick retry re-sends the older fold over the newer one): a renewal that
+   * finds a lease taken, or no renewal for two thirds of a lease, aborts it.
    */
-  private keepLeases(ids: number[]): () => void {
-    const everyMs = Math.max(500, (this.deps.config.SYNC_LEASE_SECONDS * 1000) / 3);
+  private keepLeases(token: string, ids: number[], controller: AbortController): () => void {
+    const leaseMs = this.deps.config.SYNC_LEASE_SECONDS * 1000;
+    let renewedAt = performance.now();
     const timer = setInterval(() => {
-      extendLeases(this.deps.database, this.workerId, ids, this.deps.config.SYNC_LEASE_SECONDS).catch((err: unknown) =>
-        this.log.warn({ err }, 'could not renew leases; they may expire during this write'),
+      extendLeases(this.deps.database, token, ids, this.deps.config.SYNC_LEASE_SECONDS).then(
+        (held) => {
+          renewedAt = performance.now();
+          if (held.size < ids.length && !controller.signal.aborted) {
+            this.log.warn({ token, lost: ids.filter((id) => !held.has(id)) }, 'lost the lease on calls being written; abandoning this write');
+            controller.abort(new LeaseLost());
+          }
+        },
+        (err: unknown) => {
+          if (performance.now() - renewedAt > (leaseMs * 2) / 3 && !controller.signal.aborted) {
+            this.log.warn({ err, token }, 'could not renew leases for two thirds of a lease; abandoning this write');
+            controller.abort(new LeaseLost());
+          } else {
+            this.log.warn({ err, token }, 'could not renew leases; trying again');
+          }
+        },
       );
-    }, everyMs);
+    }, Math.max(500, leaseMs / 3));
     timer.unref();
     return () => clearInterval(timer);
   }
@@ -221,7 +241,7 @@ export class SyncWorker {
     if (!first.done) first.value(reason);
   }
 
-  private async syncBatch(batch: Array<{ call: ClaimedCall; events: StoredEvent[] }>): Promise<void> {
+  private async syncBatch(token: string, batch: Array<{ call: ClaimedCall; events: StoredEvent[] }>, signal: AbortSignal): Promise<void> {
     const { target, metrics } = this.deps;
     const startedAt = this.now();
     const mappings = this.deps.mappings.current();
@@ -236,9 +256,13 @@ export class SyncWorker {
         const activity = await mappings.fold(call.source, call.callKey, events);
         const records: Partial<Record<CrmKind, CrmRecord[]>> = {};
         for (const crm of target.needs) records[crm] = await mappings.toCrm(activity, crm);
+        // Stored ids are only this target's to use: after a switch (dry-run to
+        // Salesforce, say) they name records in another system.
         const knownIds: Record<string, string> = {};
-        if (call.crmId) knownIds[activity.externalId] = call.crmId;
-        if (call.crmFollowupId) knownIds[`${activity.externalId}:callback`] = call.crmFollowupId;
+        if (call.target === target.name) {
+          if (call.crmId) knownIds[activity.externalId] = call.crmId;
+          if (call.crmFollowupId) knownIds[`${activity.externalId}:callback`] = call.crmFollowupId;
+        }
         pending.push({
           call,
           maxEventId,
@@ -253,7 +277,7 @@ export class SyncWorker {
     }
 
     if (pending.length > 0) {
-      const results = await this.write(pending.map((p) => p.item));
+      const results = await this.write(pending.map((p) => p.item), signal);
       pending.forEach((p, index) => {
         const result = results[index] ?? { ok: false as const, error: new SyncError('transient', 'the target gave no result for this call') };
         const base = {
@@ -278,33 +302,98 @@ export class SyncWorker {
             crmPayload: result.sent,
             ...(result.response === undefined ? {} : { crmResponse: result.response }),
           });
-          metrics.syncsSucceeded.inc({ target: target.name });
-          metrics.syncLatency.observe({ target: target.name }, Math.max(0, (this.now().getTime() - p.call.lastEventAt.getTime()) / 1000));
         } else {
           completions.push({ ...this.failure(base, result.error), ...(result.sent === undefined ? {} : { crmPayload: result.sent }) });
         }
       });
     }
 
-    const written = await completeSyncs(this.deps.database, this.workerId, completions);
+    const written = await completeSyncs(this.deps.database, token, completions);
+    this.recordOutcomes(completions, written, batch);
+  }
+
+  /**
+   * Metrics and log lines once the outcomes are committed (a completion a
+   * lost lease dropped did not happen). One line per call that did not sync,
+   * at warn when it gave up; a whole batch failing the same way (an outage)
+   * logs once instead of once per call.
+   */
+  private recordOutcomes(
+    completions: SyncCompletion[],
+    written: Array<{ id: number; status: string; attempts: number }>,
+    batch: Array<{ call: ClaimedCall }>,
+  ): void {
+    const { metrics, target } = this.deps;
+    const labels = { target: target.name };
+    const committed = new Map(written.map((w) => [w.id, w]));
+    const calls = new Map(batch.map((b) => [b.call.id, b.call]));
     if (written.length < completions.length) {
       this.log.warn({ expected: completions.length, written: written.length }, 'some leases expired before completion; another worker owns those calls');
     }
-    for (const c of completions) this.claimedNotWritten.delete(c.id);
+    const unsynced: Array<{ completion: SyncCompletion; status: string }> = [];
+    for (const completion of completions) {
+      const row = committed.get(completion.id);
+      if (!row) continue;
+      if (completion.outcome === 'synced') {
+        metrics.syncsSucceeded.inc(labels);
+        const call = calls.get(completion.id);
+        if (call) metrics.syncLatency.observe(labels, Math.max(0, (this.now().getTime() - call.lastEventAt.getTime()) / 1000));
+        continue;
+      }
+      if (completion.outcome === 'released') continue;
+      const gaveUp = row.status === 'failed';
+      metrics.syncsFailed.inc({ ...labels, kind: completion.errorKind ?? 'unknown', outcome: gaveUp ? 'failed' : 'retry' });
+      if (!gaveUp) metrics.syncRetries.inc({ ...labels, scope: 'durable' });
+      unsynced.push({ completion, status: row.status });
+    }
+    const first = unsynced[0]?.completion;
+    const sameForAll = first !== undefined && unsynced.length > 1 && unsynced.every((u) => u.completion.error === first.error && u.status === unsynced[0]?.status);
+    if (sameForAll) {
+      this.log.warn(
+        { target: target.name, calls: unsynced.length, status: unsynced[0]?.status, kind: first.errorKind, httpStatus: first.httpStatus, error: scrubPhones(first.error ?? '') },
+        unsynced[0]?.status === 'failed' ? 'sync failed for a batch of calls; giving up on them' : 'sync failed for a batch of calls; rescheduled',
+      );
+      return;
+    }
+    for (const { completion: c, status } of unsynced) {
+      const fields = {
+        callId: c.id,
+        source: c.source,
+        attempt: c.attempt,
+        kind: c.errorKind,
+        httpStatus: c.httpStatus,
+        error: scrubPhones(c.error ?? ''),
+        ...(status === 'pending' && c.nextAttemptAt ? { nextAttemptAt: c.nextAttemptAt.toISOString() } : {}),
+      };
+      if (status === 'failed') this.log.warn(fields, 'sync failed; giving up on the call until it is replayed');
+      else this.log.info(fields, 'sync failed; rescheduled');
+    }
   }
 
-  /** Writes one batch, retrying transient failures a couple of times in process. */
-  private async write(items: WriteItem[]): Promise<WriteResult[]> {
+  /**
+   * Writes one batch, retrying transient failures a couple of times in
+   * process. A Retry-After (or pacing) longer than QUICK_RETRY_MAX_WAIT_MS is
+   * not waited out here: the batch goes to the durable schedule at once,
+   * freeing the slot and the leases. p-retry asks onFailedAttempt before
+   * shouldRetry, so the wait is decided in shouldRetry and served at the start
+   * of the next attempt.
+   */
+  private async write(items: WriteItem[], signal: AbortSignal): Promise<WriteResult[]> {
     const { target, metrics } = this.deps;
-    const controller = new AbortController();
-    this.writeControllers.add(controller);
+    if (signal.aborted) return items.map(() => ({ ok: false as const, error: abortError(signal) }));
+    let waitUntil: number | undefined;
     try {
       return await pRetry(
-        async () => {
+        async (attempt) => {
+          if (attempt > 1) {
+            metrics.syncRetries.inc({ target: target.name, scope: 'quick' });
+            if (waitUntil !== undefined) await sleep(waitUntil - this.now().getTime(), signal);
+            signal.throwIfAborted();
+          }
           const started = performance.now();
           try {
             // Targets honour the signal; the race makes sure one that does not cannot hold up shutdown.
-            const results = await raceAbort(target.write(items, controller.signal), controller.signal);
+            const results = await raceAbort(target.write(items, signal), signal);
             metrics.crmRequestSeconds.observe({ target: target.name, outcome: 'ok' }, (performance.now() - started) / 1000);
             return results;
           } catch (err) {
@@ -317,29 +406,24 @@ export class SyncWorker {
           minTimeout: 200,
           factor: 4,
           randomize: true,
-          signal: controller.signal,
-          shouldRetry: ({ error }) =>
-            error instanceof SyncError &&
-            error.kind === 'transient' &&
-            (error.retryAt === undefined || error.retryAt.getTime() - this.now().getTime() <= QUICK_RETRY_MAX_WAIT_MS),
-          onFailedAttempt: async ({ error, retriesLeft }) => {
-            if (retriesLeft > 0 && error instanceof SyncError && error.kind === 'transient') {
-              metrics.syncRetries.inc({ target: target.name, scope: 'quick' });
-              if (error.retryAt) await sleep(Math.max(0, error.retryAt.getTime() - this.now().getTime()), controller.signal);
+          signal,
+          shouldRetry: ({ error }) => {
+            if (!(error instanceof SyncError) || error.kind !== 'transient') return false;
+            if (error.retryAt === undefined) {
+              waitUntil = undefined;
+              return true;
             }
+            waitUntil = error.retryAt.getTime();
+            return waitUntil - this.now().getTime() <= QUICK_RETRY_MAX_WAIT_MS;
           },
         },
       );
     } catch (err) {
       const error =
-        err instanceof SyncError
-          ? err
-          : controller.signal.aborted
-            ? new SyncError('transient', `write aborted: ${errorMessage(controller.signal.reason)}`, { crmCode: SHUTDOWN_ABORT })
-            : new SyncError('transient', `write failed: ${errorMessage(err)}`, { cause: err });
+        signal.aborted ? abortError(signal)
+        : err instanceof SyncError ? err
+        : new SyncError('transient', `write failed: ${errorMessage(err)}`, { cause: err });
       return items.map(() => ({ ok: false as const, error }));
-    } finally {
-      this.writeControllers.delete(controller);
     }
   }
 
@@ -348,7 +432,7 @@ export class SyncWorker {
     base: Omit<SyncCompletion, 'outcome' | 'countsAsAttempt'>,
     error: SyncError,
   ): SyncCompletion {
-    const { config, metrics, target } = this.deps;
+    const { config } = this.deps;
     const now = this.now();
     const common = {
       ...base,
@@ -357,19 +441,15 @@ export class SyncWorker {
       httpStatus: error.httpStatus ?? null,
       ...(error.crmResponse === undefined ? {} : { crmResponse: error.crmResponse }),
     };
-    if (!error.retryable) {
-      metrics.syncsFailed.inc({ target: target.name, kind: error.kind, outcome: 'failed' });
-      return { ...common, outcome: 'failed', countsAsAttempt: true };
+    // A write cut short by our own shutdown or a lost lease is ours, not the
+    // call's: due again at once, for whichever worker holds it next.
+    if (error.crmCode === SHUTDOWN_ABORT || error.crmCode === LEASE_LOST) {
+      return { ...common, outcome: 'released', countsAsAttempt: false };
     }
-    // A spent quota is the CRM's schedule, and a write cut short by our own
-    // shutdown is ours: neither is the call's fault, so neither uses up attempts.
-    const counts = error.kind !== 'quota' && error.crmCode !== SHUTDOWN_ABORT;
-    if (counts && base.attempt >= config.SYNC_MAX_ATTEMPTS) {
-      metrics.syncsFailed.inc({ target: target.name, kind: error.kind, outcome: 'failed' });
-      return { ...common, outcome: 'failed', countsAsAttempt: true };
-    }
-    metrics.syncsFailed.inc({ target: target.name, kind: error.kind, outcome: 'retry' });
-    metrics.syncRetries.inc({ target: target.name, scope: 'durable' });
+    if (!error.retryable) return { ...common, outcome: 'failed', countsAsAttempt: true };
+    // A spent quota is the CRM's schedule, not the call's fault: no attempt used.
+    const counts = error.kind !== 'quota';
+    if (counts && base.attempt >= config.SYNC_MAX_ATTEMPTS) return { ...common, outcome: 'failed', countsAsAttempt: true };
     return {
       ...common,
       outcome: 'retry',
@@ -383,6 +463,25 @@ export class SyncWorker {
       }),
     };
   }
+}
+
+class ShutdownAbort extends Error {
+  constructor() {
+    super('the worker is shutting down');
+  }
+}
+
+class LeaseLost extends Error {
+  constructor() {
+    super('the lease on this batch was lost');
+  }
+}
+
+/** The SyncError for a write this worker cut short, from the signal's reason. */
+function abortError(signal: AbortSignal): SyncError {
+  const reason: unknown = signal.reason;
+  const crmCode = reason instanceof LeaseLost ? LEASE_LOST : SHUTDOWN_ABORT;
+  return new SyncError('transient', `write abandoned: ${errorMessage(reason)}`, { crmCode });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -49,13 +49,17 @@ describe.each(testDbKinds())('GET /metrics on %s', (kind) => {
     expect(await post(vendorRequest('enreach', fixtureText('enreach', 'QueueCallInArrived.json')))).toBe(200);
     expect(await post(vendorRequest('enreach', fixtureText('enreach', 'QueueStatus.json')))).toBe(200);
 
+    // The oldest pending event was received 90 s ago.
+    await testDb.database.query(`UPDATE call_syncs SET pending_since = now() - interval '90 seconds' WHERE source = 'hcc'`);
     const before = await (await t.app.request('/metrics')).text();
     expect(sample(before, 'callsync_webhooks_accepted_total', { source: 'hcc', disposition: 'sync' })).toBe(1);
     expect(sample(before, 'callsync_webhooks_duplicated_total', { source: 'hcc' })).toBe(1);
     expect(sample(before, 'callsync_webhooks_rejected_total', { source: 'hcc', reason: 'unauthorized' })).toBe(1);
     expect(sample(before, 'callsync_webhooks_accepted_total', { source: 'enreach', disposition: 'ignore' })).toBe(1);
     expect(sample(before, 'callsync_outbox_pending_calls')).toBe(2);
-    expect(sample(before, 'callsync_outbox_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(sample(before, 'callsync_outbox_pending_events')).toBe(2);
+    expect(sample(before, 'callsync_outbox_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(90);
+    expect(sample(before, 'callsync_outbox_oldest_pending_age_seconds')).toBeLessThan(120);
 
     // One call per batch: the first writes, the second fails three times (the
     // first try and two quick retries) and is rescheduled.
@@ -86,6 +90,7 @@ describe.each(testDbKinds())('GET /metrics on %s', (kind) => {
     expect(sample(after, 'callsync_crm_request_seconds_count', { target: 'dry-run', outcome: 'ok' })).toBe(1);
     expect(sample(after, 'callsync_crm_request_seconds_count', { target: 'dry-run', outcome: 'error' })).toBe(3);
     expect(sample(after, 'callsync_outbox_pending_calls')).toBe(1);
+    expect(sample(after, 'callsync_outbox_pending_events')).toBe(1);
     expect(after).toContain('# TYPE callsync_event_to_crm_seconds histogram');
   });
 });

@@ -12,10 +12,13 @@ export function metricsRoutes(metrics: Metrics, database: Database): Hono<AppEnv
   const app = new Hono<AppEnv>();
   app.get('/metrics', async (c) => {
     try {
-      const [row] = await database.query<{ depth: number; oldest: Date | null }>(
-        `SELECT count(*)::int AS depth, min(pending_since) AS oldest FROM call_syncs WHERE status = 'pending'`,
+      // version - synced_version: the events a call received since its last sync.
+      const [row] = await database.query<{ depth: number; events: number; oldest: Date | null }>(
+        `SELECT count(*)::int AS depth, COALESCE(sum(version - synced_version), 0)::int AS events, min(pending_since) AS oldest
+         FROM call_syncs WHERE status = 'pending'`,
       );
       metrics.outboxDepth.set(row?.depth ?? 0);
+      metrics.outboxPendingEvents.set(row?.events ?? 0);
       metrics.outboxOldestAge.set(row?.oldest ? Math.max(0, (Date.now() - row.oldest.getTime()) / 1000) : 0);
     } catch {
       // A scrape during a database outage still returns the process's counters.
