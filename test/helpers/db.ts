@@ -11,11 +11,19 @@ export type TestDbKind = 'pglite' | 'postgres';
 
 /** PGlite always; real Postgres too when TEST_DATABASE_URL is set (CI sets it). */
 export function testDbKinds(): TestDbKind[] {
-  return process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+  return realPostgresUrl() ? ['pglite', 'postgres'] : ['pglite'];
 }
 
+/**
+ * The real Postgres the suite may use. Locally it is optional (the Postgres
+ * tests are skipped without it); under CI (CI set, as .ci/run does) its
+ * absence is an error, so the real-Postgres tests can never be skipped
+ * silently there.
+ */
 export function realPostgresUrl(): string | undefined {
-  return process.env.TEST_DATABASE_URL || undefined;
+  const url = process.env.TEST_DATABASE_URL || undefined;
+  if (!url && process.env.CI) throw new Error('CI is set but TEST_DATABASE_URL is not: the real-Postgres tests would be skipped');
+  return url;
 }
 
 export interface TestDatabase {
