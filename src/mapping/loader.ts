@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CountryCode } from 'libphonenumber-js';
@@ -32,7 +34,14 @@ export interface LoadOptions {
   hccTimezone: string;
 }
 
-export type LoadResult = { ok: true; set: LoadedMappings; files: string[] } | { ok: false; errors: MappingFileError[] };
+/**
+ * `fingerprint` identifies what was read (file names and contents), so a
+ * watcher can tell a real edit from a change that left the files as they
+ * were (an editor's swap file, a ConfigMap swap with the same content).
+ */
+export type LoadResult =
+  | { ok: true; set: LoadedMappings; files: string[]; fingerprint: string }
+  | { ok: false; errors: MappingFileError[]; fingerprint: string };
 
 const YAML_FILE = /\.ya?ml$/;
 
@@ -48,11 +57,13 @@ export async function loadMappings(options: LoadOptions): Promise<LoadResult> {
   const dir = options.dir;
   const errors: MappingFileError[] = [];
   const optionErrors = checkOptions(options);
-  if (optionErrors.length > 0) return { ok: false, errors: optionErrors };
+  if (optionErrors.length > 0) return { ok: false, errors: optionErrors, fingerprint: 'options' };
 
   const listing = await listMappingFiles(dir);
-  if ('error' in listing) return { ok: false, errors: [listing.error] };
+  if ('error' in listing) return { ok: false, errors: [listing.error], fingerprint: `dir: ${listing.error.message}` };
 
+  const hash = createHash('sha256');
+  for (const rel of listing.unknownFiles) hash.update(`unknown\0${rel}\0`);
   const parsed = new Map<string, YamlFile>();
   for (const rel of listing.files) {
     const file = path.join(dir, rel);
@@ -60,9 +71,12 @@ export async function loadMappings(options: LoadOptions): Promise<LoadResult> {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      errors.push({ file, line: 0, column: 0, message: `could not be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      hash.update(`unreadable\0${rel}\0${code}\0`);
+      errors.push({ file, line: 0, column: 0, message: `could not be read (${code})` });
       continue;
     }
+    hash.update(`${rel}\0${text.length}\0${text}\0`);
     const result = YamlFile.parse(file, rel, text);
     if (result.ok) parsed.set(rel, result.file);
     else errors.push(...result.errors);
@@ -115,7 +129,8 @@ export async function loadMappings(options: LoadOptions): Promise<LoadResult> {
       if (!crms.has(c)) errors.push({ file: path.join(dir, 'crm', `${c}.yaml`), line: 0, column: 0, message: 'is missing: every CRM needs a mapping file' });
     }
   }
-  if (errors.length > 0) return { ok: false, errors: sortErrors(errors) };
+  const fingerprint = hash.digest('hex');
+  if (errors.length > 0) return { ok: false, errors: sortErrors(errors), fingerprint };
 
   // Shared tables: <file>.<table>
   const shared = new Map<string, Table>();
@@ -176,10 +191,10 @@ export async function loadMappings(options: LoadOptions): Promise<LoadResult> {
     for (const [kind, base] of crmBases) crm.set(kind, compileCrmPlan(kind, base, sourceWhen, input.crm?.[kind], activityEnv));
     plans.set(source, { plan, crm });
   }
-  if (errors.length > 0) return { ok: false, errors: sortErrors(dedupeErrors(errors)) };
+  if (errors.length > 0) return { ok: false, errors: sortErrors(dedupeErrors(errors)), fingerprint };
 
   const files = [...parsed.values()].map((y) => y.file).sort();
-  return { ok: true, set: new LoadedMappings(plans, files), files };
+  return { ok: true, set: new LoadedMappings(plans, files), files, fingerprint };
 }
 
 function toTable(input: TableInput): Table {
@@ -213,6 +228,37 @@ function unknownFileMessage(rel: string): string {
   return `is not a source mapping: name it after a source (${SOURCE_NAMES.join(', ')})`;
 }
 
+/**
+ * What an entry of the mappings dir is, following symlinks: a Kubernetes
+ * ConfigMap mount is all symlinks (hcc.yaml -> ..data/hcc.yaml, crm ->
+ * ..data/crm, ..data -> ..2026_01_31_12_00_00.1234), and so is a mappings
+ * dir linked from a shared checkout. A dangling link reads as a file, so the
+ * read reports it instead of the file silently counting as missing.
+ */
+async function entryKind(dir: string, entry: Dirent): Promise<'file' | 'dir' | 'other'> {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (!entry.isSymbolicLink()) return 'other';
+  try {
+    const target = await stat(path.join(dir, entry.name));
+    return target.isFile() ? 'file' : target.isDirectory() ? 'dir' : 'other';
+  } catch {
+    return 'file';
+  }
+}
+
+/**
+ * Names the loader never reads: dot files (ConfigMap internals such as
+ * ..data and ..2026_…, editor lock files such as .#hcc.yaml).
+ */
+function isHidden(name: string): boolean {
+  return name.startsWith('.');
+}
+
+async function sortedEntries(dir: string): Promise<Dirent[]> {
+  return (await readdir(dir, { withFileTypes: true })).filter((e) => !isHidden(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
 /** The YAML files the loader reads, relative to dir, with forward slashes. */
 async function listMappingFiles(dir: string): Promise<{ files: string[]; unknownFiles: string[] } | { error: MappingFileError }> {
   try {
@@ -223,16 +269,18 @@ async function listMappingFiles(dir: string): Promise<{ files: string[]; unknown
   }
   const files: string[] = [];
   const unknownFiles: string[] = [];
-  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (entry.isFile() && YAML_FILE.test(entry.name)) {
+  for (const entry of await sortedEntries(dir)) {
+    const kind = await entryKind(dir, entry);
+    if (kind === 'file' && YAML_FILE.test(entry.name)) {
       const base = entry.name.replace(YAML_FILE, '');
       if ((SOURCE_NAMES as readonly string[]).includes(base)) files.push(entry.name);
       else unknownFiles.push(entry.name);
-    } else if (entry.isDirectory() && (entry.name === 'crm' || entry.name === 'tables')) {
-      for (const sub of (await readdir(path.join(dir, entry.name), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        if (!sub.isFile() || !YAML_FILE.test(sub.name)) continue;
-        const rel = `${entry.name}/${sub.name}`;
-        if (entry.name === 'crm' && !(CRM_KINDS as readonly string[]).includes(sub.name.replace(YAML_FILE, ''))) unknownFiles.push(rel);
+    } else if (kind === 'dir' && (entry.name === 'crm' || entry.name === 'tables')) {
+      const sub = path.join(dir, entry.name);
+      for (const child of await sortedEntries(sub)) {
+        if (!YAML_FILE.test(child.name) || (await entryKind(sub, child)) !== 'file') continue;
+        const rel = `${entry.name}/${child.name}`;
+        if (entry.name === 'crm' && !(CRM_KINDS as readonly string[]).includes(child.name.replace(YAML_FILE, ''))) unknownFiles.push(rel);
         else files.push(rel);
       }
     }

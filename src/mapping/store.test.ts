@@ -1,8 +1,12 @@
+import { cp, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log';
 import { MappingStore } from './store';
-import { copyMappings, readFixture } from './test-support';
+import { loadMappings } from './loader';
+import { copyMappings, readFixture, SHIPPED_DIR } from './test-support';
 import { syntheticEvents } from './synthetic';
 
 /** Log lines the store wrote, parsed. */
@@ -101,5 +105,114 @@ describe('MappingStore', () => {
     await until(() => lines.filter((l) => l.msg === 'mappings reloaded').length === 2);
     await store.stop();
     expect(lines.filter((l) => l.msg === 'mappings reloaded')).toHaveLength(2);
+  });
+});
+
+/**
+ * A Kubernetes ConfigMap volume, as the kubelet lays it out: the files live
+ * in a timestamped dir, ..data points at it, and every visible name is a
+ * symlink through ..data. An update writes a new timestamped dir and swaps
+ * ..data atomically (a rename over it); the visible symlinks never change.
+ */
+async function configMapMount(): Promise<{
+  dir: string;
+  update: (edit: (rel: string, text: string) => string) => Promise<void>;
+  /** The kubelet deletes the previous dir after the swap; kept apart so a test can show the swap alone reloads. */
+  removeStale: () => Promise<void>;
+  remove: () => Promise<void>;
+}> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'callsync-configmap-'));
+  let generation = 0;
+  const writeGeneration = async (edit: (rel: string, text: string) => string): Promise<string> => {
+    generation += 1;
+    const name = `..2026_01_31_12_00_0${generation}.100${generation}`;
+    const target = path.join(dir, name);
+    await cp(SHIPPED_DIR, target, { recursive: true });
+    for (const entry of await readdir(target, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const file = path.join(entry.parentPath, entry.name);
+      const rel = path.relative(target, file).split(path.sep).join('/');
+      const text = await readFile(file, 'utf8');
+      const edited = edit(rel, text);
+      if (edited !== text) await writeFile(file, edited);
+    }
+    return name;
+  };
+  const first = await writeGeneration((_rel, text) => text);
+  await symlink(first, path.join(dir, '..data'));
+  for (const name of await readdir(path.join(dir, first))) await symlink(path.join('..data', name), path.join(dir, name));
+  let current = first;
+  const stale: string[] = [];
+  return {
+    dir,
+    async update(edit) {
+      const next = await writeGeneration(edit);
+      // The kubelet writes the new dir first; the swap comes later. Waiting
+      // past the store's debounce proves the swap itself triggers the reload.
+      await new Promise((r) => setTimeout(r, 250));
+      await symlink(next, path.join(dir, '..data_tmp'));
+      await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      stale.push(current);
+      current = next;
+    },
+    async removeStale() {
+      for (const name of stale.splice(0)) await rm(path.join(dir, name), { recursive: true, force: true });
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+describe('mappings mounted from a Kubernetes ConfigMap (symlinks)', () => {
+  it('loads files and dirs that are symlinks, and skips the ..data internals', async () => {
+    const mount = await configMapMount();
+    cleanup.push(mount.remove);
+    const loaded = await loadMappings({ dir: mount.dir, defaultRegion: 'US', hccTimezone: 'UTC' });
+    expect(loaded.ok ? loaded.files.map((f) => path.relative(mount.dir, f)) : loaded.errors).toEqual([
+      'crm/hubspot.yaml',
+      'crm/salesforce.yaml',
+      'enreach.yaml',
+      'genesys-ocs.yaml',
+      'hcc.yaml',
+      'tables/agents.yaml',
+      'tables/genesys.yaml',
+      'tables/hubspot.yaml',
+      'ucontact.yaml',
+      'webex-cc.yaml',
+    ]);
+  });
+
+  it('reports a dangling symlink as unreadable instead of missing', async () => {
+    const mount = await configMapMount();
+    cleanup.push(mount.remove);
+    await rm(path.join(mount.dir, 'hcc.yaml'));
+    await symlink('..data/nowhere.yaml', path.join(mount.dir, 'hcc.yaml'));
+    const loaded = await loadMappings({ dir: mount.dir, defaultRegion: 'US', hccTimezone: 'UTC' });
+    expect(loaded.ok ? [] : loaded.errors).toEqual([{ file: path.join(mount.dir, 'hcc.yaml'), line: 0, column: 0, message: 'could not be read (ENOENT)' }]);
+  });
+
+  it('reloads when the ConfigMap is updated (..data swapped), and not when nothing changed', async () => {
+    const mount = await configMapMount();
+    cleanup.push(mount.remove);
+    const { logger, lines } = captureLogs();
+    const opened = await MappingStore.open({ dir: mount.dir, defaultRegion: 'US', hccTimezone: 'UTC', logger, debounceMs: 30 });
+    if (!opened.ok) throw new Error(JSON.stringify(opened.errors));
+    const store = opened.store;
+    cleanup.push(() => store.stop());
+    store.start();
+    expect(await subjectOf(store)).toBe('Outbound call – Sale');
+
+    const subject = 'template: "{direction|capitalize|or:Phone} call{dispositionLabel|prefix: – }"';
+    await mount.update((rel, text) => (rel === 'crm/salesforce.yaml' ? text.replace(subject, 'template: "ConfigMap: {dispositionLabel}"') : text));
+    await until(() => lines.some((l) => l.msg === 'mappings reloaded'));
+    expect(await subjectOf(store)).toBe('ConfigMap: Sale');
+    await mount.removeStale();
+
+    // The same content again (kubelet re-projects unchanged data after a resync): no reload.
+    const good = store.current();
+    await mount.update((rel, text) => (rel === 'crm/salesforce.yaml' ? text.replace(subject, 'template: "ConfigMap: {dispositionLabel}"') : text));
+    await mount.removeStale();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(store.current()).toBe(good);
+    expect(lines.filter((l) => l.msg === 'mappings reloaded')).toHaveLength(1);
   });
 });

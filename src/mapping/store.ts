@@ -21,15 +21,20 @@ export class MappingStore {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<boolean> | null = null;
-  private again = false;
+  /** A reload was asked for while one ran: null for none, else whether it must happen even if nothing changed. */
+  private again: { force: boolean } | null = null;
+  /** What the last load read (see LoadResult), good or bad: a change that leaves it the same is not a reload. */
+  private fingerprint: string;
   private lastErrors: MappingFileError[] = [];
   private loadedAt = new Date();
 
   private constructor(
     initial: LoadedMappings,
+    fingerprint: string,
     private readonly options: MappingStoreOptions,
   ) {
     this.set = initial;
+    this.fingerprint = fingerprint;
   }
 
   /** Loads the mappings once; start-up stops on { ok: false } with the errors. */
@@ -37,7 +42,7 @@ export class MappingStore {
     const result = await loadMappings(options);
     if (!result.ok) return result;
     options.logger.info({ files: result.files.length, dir: options.dir }, 'mappings loaded');
-    return { ok: true, store: new MappingStore(result.set, options) };
+    return { ok: true, store: new MappingStore(result.set, result.fingerprint, options) };
   }
 
   /** The mappings to use now. Take it once per unit of work: a reload swaps it, never changes it. */
@@ -49,14 +54,16 @@ export class MappingStore {
     return { loadedAt: this.loadedAt, files: this.set.files, lastErrors: this.lastErrors };
   }
 
-  /** Watches the mappings dir (and crm/, tables/) and reloads on change. */
+  /**
+   * Watches the mappings dir (and crm/, tables/) and reloads on change. Any
+   * change counts, not only *.yaml names: a Kubernetes ConfigMap update
+   * swaps the ..data symlink and never touches hcc.yaml -> ..data/hcc.yaml
+   * itself. A change that leaves the files as they were (an editor's swap
+   * file) is recognised by the loader's fingerprint and changes nothing.
+   */
   start(): void {
     if (this.watcher) return;
-    const onChange = (_event: string, file: string | Buffer | null): void => {
-      const name = file === null ? '' : String(file);
-      if (name !== '' && !/\.ya?ml$/i.test(name)) return;
-      this.schedule();
-    };
+    const onChange = (): void => this.schedule();
     this.watcher = watch(this.options.dir, { recursive: true, persistent: false }, onChange);
     this.watcher.on('error', (err) => this.options.logger.error({ err, dir: this.options.dir }, 'watching the mappings dir failed'));
     this.options.logger.info({ dir: path.resolve(this.options.dir) }, 'watching mapping files for changes');
@@ -67,25 +74,28 @@ export class MappingStore {
     this.watcher = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.again = false;
+    this.again = null;
     await this.running;
   }
 
   /**
    * Validates and, when everything is valid, swaps in the new mappings.
    * Answers whether it swapped. Reloads never overlap: a change during a
-   * reload triggers one more afterwards.
+   * reload triggers one more afterwards. `onlyIfChanged` (the watcher's
+   * reloads) skips files that read exactly as last time.
    */
-  reload(): Promise<boolean> {
+  reload(options: { onlyIfChanged?: boolean } = {}): Promise<boolean> {
+    const force = options.onlyIfChanged !== true;
     if (this.running) {
-      this.again = true;
+      this.again = { force: force || (this.again?.force ?? false) };
       return this.running;
     }
-    this.running = this.doReload().finally(() => {
+    this.running = this.doReload(force).finally(() => {
       this.running = null;
-      if (this.again) {
-        this.again = false;
-        void this.reload();
+      const again = this.again;
+      if (again) {
+        this.again = null;
+        void this.reload({ onlyIfChanged: !again.force });
       }
     });
     return this.running;
@@ -95,14 +105,20 @@ export class MappingStore {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.reload();
+      void this.reload({ onlyIfChanged: true });
     }, this.options.debounceMs ?? 250);
   }
 
-  private async doReload(): Promise<boolean> {
+  private async doReload(force: boolean): Promise<boolean> {
     const { logger } = this.options;
     try {
       const result = await loadMappings(this.options);
+      const unchanged = result.fingerprint === this.fingerprint;
+      this.fingerprint = result.fingerprint;
+      if (unchanged && !force) {
+        logger.debug({ dir: this.options.dir }, 'mapping files changed on disk but read the same; nothing to reload');
+        return false;
+      }
       if (!result.ok) {
         this.lastErrors = result.errors;
         logger.error(
