@@ -12,11 +12,18 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   let bytes: Uint8Array;
-  if (declared !== null) {
-    bytes = new Uint8Array(await request.arrayBuffer());
-    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
-  } else {
-    bytes = await readLimited(request, maxBytes);
+  try {
+    if (declared !== null) {
+      bytes = new Uint8Array(await request.arrayBuffer());
+      if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+    } else {
+      bytes = await readLimited(request, maxBytes);
+    }
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    // The client went away mid-body (or sent a broken chunked encoding):
+    // its request, not a fault of ours.
+    throw new AppError('bad_request', 'the request body could not be read to its end (the client closed the connection?)', { cause: err });
   }
   try {
     return utf8.decode(bytes);

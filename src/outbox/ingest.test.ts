@@ -72,7 +72,29 @@ describe.each(testDbKinds())('IngestQueue on %s', (kind) => {
         text.includes('INSERT INTO webhook_events') ? Promise.resolve([]) : testDb.database.query(text, params, options),
     };
     const queue = new IngestQueue(lossy, { maxBatch: 10, maxInFlight: 1, timeoutMs: 5_000 }, logger);
-    await expect(queue.submit(event('lost'))).rejects.toMatchObject({ failure: 'data', message: 'the database did not store the event' });
+    await expect(queue.submit(event('lost'))).rejects.toMatchObject({ failure: 'other', message: 'the database did not store the event' });
     expect(await queue.submit(event('kept'))).toBe('duplicate');
+  });
+
+  it('refuses at once past its bounds, and answers 503 to what waited its whole timeout', async () => {
+    const logger = createLogger({ level: 'silent' });
+    // A database that never answers: every statement hangs.
+    const stuck: Database = { ...testDb.database, query: () => new Promise(() => {}) };
+    const queue = new IngestQueue(stuck, { maxBatch: 2, maxInFlight: 1, timeoutMs: 300, maxQueued: 3, maxQueuedBytes: 1_000 }, logger);
+    const started = performance.now();
+    const inFlight = [queue.submit(event('a')), queue.submit(event('b'))];
+    await new Promise((resolve) => setImmediate(resolve)); // a and b form the batch in flight
+    const waiting = [queue.submit(event('c')), queue.submit(event('d')), queue.submit(event('e'))];
+    await expect(queue.submit(event('f'))).rejects.toMatchObject({ failure: 'unavailable', message: 'too many webhooks are waiting for the database' });
+    const big = { ...event('big'), rawBody: `{"a":"${'x'.repeat(2_000)}"}` };
+    const bigQueue = new IngestQueue(stuck, { maxBatch: 2, maxInFlight: 1, timeoutMs: 300, maxQueuedBytes: 1_000 }, logger);
+    await expect(bigQueue.submit(big)).rejects.toMatchObject({ failure: 'unavailable' });
+
+    for (const p of [...inFlight, ...waiting]) {
+      await expect(p).rejects.toMatchObject({ failure: 'unavailable', message: 'the database did not take the event within 300 ms' });
+    }
+    // Each answered about timeoutMs after it arrived, not after a batch of its own timed out.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await queue.drain();
   });
 });

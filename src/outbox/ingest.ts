@@ -32,6 +32,8 @@ export class IngestError extends Error {
   }
 }
 
+const SWEEP_EVERY_MS = 250;
+
 /** The channel workers LISTEN on; intake notifies it when a call becomes due. */
 export const PENDING_CHANNEL = 'callsync_pending';
 
@@ -117,6 +119,10 @@ interface Waiter {
   row: InsertRow;
   /** source + dedupe key, to match RETURNING rows. */
   key: string;
+  /** Bytes this request holds while it waits (its body, twice when repaired). */
+  bytes: number;
+  /** performance.now() past which the request is answered 503 rather than kept waiting. */
+  deadline: number;
   resolve: (outcome: IngestOutcome) => void;
   reject: (err: IngestError) => void;
 }
@@ -126,9 +132,23 @@ export interface IngestOptions {
   maxBatch: number;
   /** Statements in flight at once; requests arriving meanwhile form the next batch. */
   maxInFlight: number;
-  /** Give up (and answer 503) when a write takes longer than this. */
+  /** A request not committed this long after it arrived is answered 503 (the vendor retries). */
   timeoutMs: number;
+  /** Most requests waiting for a batch; past it a request is refused at once (503). */
+  maxQueued?: number;
+  /** Most body bytes waiting for a batch; past it a request is refused at once (503). */
+  maxQueuedBytes?: number;
 }
+
+/**
+ * While the database is slow or out of reach, requests would otherwise pile
+ * up without limit, each holding its body: the queue is bounded in count and
+ * bytes, and a request waits at most `timeoutMs` in all. Past either bound
+ * the vendor gets its 503 at once and retries later, and memory stays flat
+ * through an outage.
+ */
+const DEFAULT_MAX_QUEUED = 10_000;
+const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /**
  * Gathers the inserts of concurrent webhook requests into batches. A request
@@ -137,8 +157,10 @@ export interface IngestOptions {
  */
 export class IngestQueue {
   private queue: Waiter[] = [];
+  private queuedBytes = 0;
   private inFlight = 0;
   private scheduled = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -157,10 +179,39 @@ export class IngestQueue {
     } catch (err) {
       return Promise.reject(new IngestError('data', messageOf(err), { cause: err }));
     }
+    const bytes = row[7].length + (row[8]?.length ?? 0);
+    if (this.queue.length >= (this.options.maxQueued ?? DEFAULT_MAX_QUEUED) || this.queuedBytes + bytes > (this.options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES)) {
+      return Promise.reject(new IngestError('unavailable', 'too many webhooks are waiting for the database'));
+    }
     return new Promise<IngestOutcome>((resolve, reject) => {
-      this.queue.push({ row, key: `${row[0]}\u0000${row[2]}`, resolve, reject });
+      this.queue.push({ row, key: `${row[0]}\u0000${row[2]}`, bytes, deadline: performance.now() + this.options.timeoutMs, resolve, reject });
+      this.queuedBytes += bytes;
       this.schedule();
+      this.sweepTimer ??= setInterval(() => this.sweepExpired(), SWEEP_EVERY_MS).unref();
     });
+  }
+
+  /**
+   * Answers 503 to the requests that waited their whole `timeoutMs` for a
+   * batch without one starting (the statements in flight are stuck): the
+   * vendor retries rather than waits on an open connection.
+   */
+  private sweepExpired(): void {
+    const now = performance.now();
+    if (this.queue.some((w) => w.deadline <= now)) {
+      const expired = this.queue.filter((w) => w.deadline <= now);
+      this.queue = this.queue.filter((w) => w.deadline > now);
+      const error = new IngestError('unavailable', `the database did not take the event within ${this.options.timeoutMs} ms`);
+      for (const waiter of expired) {
+        this.queuedBytes -= waiter.bytes;
+        waiter.reject(error);
+      }
+    }
+    if (this.queue.length === 0) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      if (this.inFlight === 0) this.notifyIdle();
+    }
   }
 
   /** Resolves once everything submitted so far has been written or failed. */
@@ -182,6 +233,7 @@ export class IngestQueue {
   private flush(): void {
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const batch = this.queue.splice(0, this.options.maxBatch);
+      for (const waiter of batch) this.queuedBytes -= waiter.bytes;
       this.inFlight += 1;
       void this.writeBatch(batch).finally(() => {
         this.inFlight -= 1;
@@ -200,7 +252,10 @@ export class IngestQueue {
   private async writeBatch(batch: Waiter[]): Promise<void> {
     this.metrics?.ingestBatchSize.observe(batch.length);
     try {
-      const stored = await this.insertWithRetry(batch.map((w) => w.row));
+      // The batch answers by its oldest request's deadline (the first: the
+      // queue is in arrival order), so none waits longer than timeoutMs in all.
+      const deadline = batch[0]?.deadline ?? performance.now() + this.options.timeoutMs;
+      const stored = await this.insertWithRetry(batch.map((w) => w.row), deadline);
       resolveBatch(batch, stored);
     } catch (err) {
       const failure = err instanceof IngestError ? err.failure : classifyDbError(err);
@@ -233,14 +288,15 @@ export class IngestQueue {
     );
     const present = new Set(found.map((r) => `${r.source}\u0000${r.dedupe_key}`));
     if (unconfirmed.some((row) => !present.has(`${row[0]}\u0000${row[2]}`))) {
-      throw new IngestError('data', 'the database did not store the event');
+      // Our fault, not the vendor's: 503, so the vendor sends it again.
+      throw new IngestError('other', 'the database did not store the event');
     }
   }
 
-  private async insertWithRetry(rows: InsertRow[]): Promise<Set<string>> {
+  private async insertWithRetry(rows: InsertRow[], deadline: number): Promise<Set<string>> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.insert(rows);
+        return await this.insert(rows, deadline);
       } catch (err) {
         // A deadlock with a worker's update is resolved by Postgres aborting
         // one side; running the batch again is safe (ON CONFLICT DO NOTHING).
@@ -250,13 +306,13 @@ export class IngestQueue {
     }
   }
 
-  private async insert(rows: InsertRow[]): Promise<Set<string>> {
+  private async insert(rows: InsertRow[], deadline: number): Promise<Set<string>> {
     const params = rows[0]?.map((_, column) => pgTextArray(rows.map((row) => row[column] ?? null))) ?? [];
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new IngestError('unavailable', `the database did not answer within ${this.options.timeoutMs} ms`)),
-        this.options.timeoutMs,
+        () => reject(new IngestError('unavailable', `the database did not take the event within ${this.options.timeoutMs} ms`)),
+        Math.max(0, deadline - performance.now()),
       );
     });
     try {

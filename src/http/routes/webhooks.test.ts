@@ -354,6 +354,44 @@ describe.each(testDbKinds())('webhook intake on %s', (kind) => {
     expect((await post(vendorRequest('ucontact', ok))).status).toBe(200);
   });
 
+  it('refuses a declared Content-Length over the limit without reading a byte of the body', async () => {
+    const small = buildTestApp({ database: testDb.database, mappings: stubMappings, env: { MAX_BODY_BYTES: '2048' } });
+    let pulled = false;
+    const body = new ReadableStream<Uint8Array>({ pull: (controller) => ((pulled = true), controller.enqueue(new Uint8Array(4096))) }, { highWaterMark: 0 });
+    const req = vendorRequest('hcc', '{}', { hccEvent: 'call-ended' });
+    const res = await small.app.request(req.path, { ...req.init, body, headers: { ...req.init.headers, 'content-length': '4096' }, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: { code: 'payload_too_large', message: 'the body is larger than the 2048-byte limit (MAX_BODY_BYTES)' } });
+    expect(pulled).toBe(false);
+    expect(await events()).toHaveLength(0);
+  });
+
+  it('answers 400, not 500, to a body the client stopped sending midway', async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"call_id":'));
+        controller.error(new Error('socket hang up'));
+      },
+    });
+    const req = vendorRequest('hcc', '{}', { hccEvent: 'call-ended' });
+    const res = await post({ path: req.path, init: { ...req.init, body, duplex: 'half' } as RequestInit });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: { code: 'bad_request', message: 'the request body could not be read to its end (the client closed the connection?)' },
+    });
+    expect(await events()).toHaveLength(0);
+  });
+
+  it('refuses an event id too long to be an id, saying so', async () => {
+    const text = JSON.stringify({ ...fixtureJson('webex-cc', 'task_new.json'), id: 'x'.repeat(1_001) });
+    const res = await post(vendorRequest('webex-cc', text));
+    expect(res.status).toBe(400);
+    expect((await res.json()) as unknown).toEqual({
+      error: { code: 'bad_request', message: expect.stringMatching(/^the event's event id \(dedupe key\) is \d+ characters long; at most 1000 are accepted$/) as unknown },
+    });
+    expect(await events()).toHaveLength(0);
+  });
+
   it('stores exactly the distinct events of 250 concurrent requests with duplicates among them', async () => {
     const distinct: Array<{ path: string; init: RequestInit }> = [];
     for (let i = 0; i < 150; i += 1) {

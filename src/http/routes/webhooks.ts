@@ -87,6 +87,14 @@ async function receive(c: Context<AppEnv>, adapter: SourceAdapter, deps: Webhook
 
   const request = { rawBody, headers, params, query, receivedAt, json: parsed.json };
   const identity = adapter.identify(request, config);
+  // Vendor ids are GUIDs and short numbers; a key thousands of characters
+  // long is not an id, and would not fit the index that makes re-deliveries
+  // no-ops.
+  for (const [what, key] of [['event id (dedupe key)', identity.dedupeKey], ['call id', identity.callKey]] as const) {
+    if (key !== null && key.length > MAX_KEY_LENGTH) {
+      reject('bad_request', new AppError('bad_request', `the event's ${what} is ${key.length} characters long; at most ${MAX_KEY_LENGTH} are accepted`));
+    }
+  }
   const disposition = deps.mappings.current().classify(adapter.name, identity.eventType);
   if (disposition === 'drop') {
     metrics.webhooksAccepted.inc({ source: adapter.name, disposition });
@@ -113,7 +121,9 @@ async function receive(c: Context<AppEnv>, adapter: SourceAdapter, deps: Webhook
   } catch (err) {
     if (err instanceof IngestError) {
       if (err.failure === 'data') {
-        return reject('bad_request', new AppError('bad_request', `the event could not be stored: ${err.message}`, { cause: err }));
+        // The database's own message can quote the body: it goes to the log, masked, not to the vendor.
+        log.info({ source: adapter.name, err }, 'the database refused the event');
+        return reject('bad_request', new AppError('bad_request', 'the event could not be stored: the database refused one of its values as text or JSON'));
       }
       metrics.webhooksRejected.inc({ source: adapter.name, reason: 'unavailable' });
       throw new AppError('database_unavailable', 'the event could not be stored right now; please retry', { cause: err });
@@ -143,6 +153,8 @@ function requestHeaders(c: Context<AppEnv>): Record<string, string> {
   });
   return out;
 }
+
+const MAX_KEY_LENGTH = 1_000;
 
 function queryOf(url: string): URLSearchParams {
   const start = url.indexOf('?');
