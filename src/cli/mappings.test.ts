@@ -30,6 +30,37 @@ describe('npm run mappings', () => {
     expect(r).toEqual({ code: 0, stdout: `ok: 15 files in ${SHIPPED_DIR} (5 sources, 12 examples)\n`, stderr: '' });
   });
 
+  it('validate: needs only the mapping settings, not the service’s CRM credentials', async () => {
+    // CRM_TARGET=salesforce without credentials stops the service; the mapping commands do not read it.
+    const env = { CRM_TARGET: 'salesforce', DATABASE_URL: 'not a url', MAPPINGS_DIR: SHIPPED_DIR };
+    expect(await cli(['validate'], env)).toEqual({ code: 0, stdout: `ok: 15 files in ${SHIPPED_DIR} (5 sources, 12 examples)\n`, stderr: '' });
+    const test = await cli(['test', '--source', 'hcc'], env);
+    expect(test.code).toBe(0);
+    const preview = await cli(['preview', '--source', 'hcc', '--json', path.join(FIXTURES_DIR, 'hcc', 'call-saved.json')], env);
+    expect(preview.code).toBe(0);
+  });
+
+  it('validate: a bad mapping setting is reported as the service reports it, and only those', async () => {
+    const r = await cli(['validate', '--dir', SHIPPED_DIR], { CRM_TARGET: 'salesforce', DEFAULT_PHONE_REGION: 'usa', HCC_TIMEZONE: 'Mars/Olympus' });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'Invalid configuration:\n' +
+        '  - HCC_TIMEZONE: must be an IANA time zone such as America/Chicago\n' +
+        '  - DEFAULT_PHONE_REGION: must be a two-letter ISO country code such as US\n',
+    });
+  });
+
+  it('preview: reads uContact dates in UCONTACT_TIMEZONE, as intake does', async () => {
+    const file = path.join(FIXTURES_DIR, 'ucontact', 'FinishInteraction.json');
+    const run = async (zone: string) => {
+      const r = await cli(['preview', '--source', 'ucontact', '--json', '--dir', SHIPPED_DIR, file], { UCONTACT_TIMEZONE: zone });
+      return (JSON.parse(r.stdout) as { calls: { activity: { endedAt: string } }[] }).calls[0]?.activity.endedAt;
+    };
+    expect([await run('UTC'), await run('America/Montevideo')]).toEqual(['2023-06-13T10:21:40.000Z', '2023-06-13T13:21:40.000Z']);
+  });
+
   it('validate: exit 1 with file:line:col errors and no stack trace', async () => {
     m = await copyMappings();
     await m.edit('hcc.yaml', 'table: dispositions }', 'table: disposition }');

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { loadConfigOrExit } from '../config';
+import { loadConfigOrExit, type Env } from '../config';
 import {
   formatMappingErrors,
   groupByCall,
@@ -46,6 +46,29 @@ sources: ${SOURCE_NAMES.join(', ')}`;
 
 class UsageError extends Error {}
 
+/**
+ * The settings the mapping commands read; every other variable (CRM_TARGET
+ * and its credentials, DATABASE_URL, secrets) is the service's business, so
+ * a RevOps laptop or a CI job can validate without them. Parsed by the
+ * service's own schema (src/config.ts) fed only these variables: the same
+ * rules and defaults, and only these can be reported as wrong.
+ */
+const CLI_SETTINGS = [
+  'MAPPINGS_DIR',
+  'DEFAULT_PHONE_REGION',
+  'HCC_TIMEZONE',
+  // preview and test file uContact events as intake does, with its zone
+  'UCONTACT_TIMEZONE',
+] as const satisfies readonly (keyof Env)[];
+
+function cliEnvironment(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return Object.fromEntries(CLI_SETTINGS.map((name) => [name, env[name]]));
+}
+
+interface CliOptions extends LoadOptions {
+  ucontactTimezone: string;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -64,11 +87,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const config = loadConfigOrExit();
-  const options: LoadOptions = {
+  const config = loadConfigOrExit(cliEnvironment(process.env));
+  const options: CliOptions = {
     dir: values.dir ?? config.MAPPINGS_DIR,
     defaultRegion: config.DEFAULT_PHONE_REGION,
     hccTimezone: config.HCC_TIMEZONE,
+    ucontactTimezone: config.UCONTACT_TIMEZONE,
   };
   const source = values.source;
   if (source !== undefined && !isSourceName(source)) throw new UsageError(`unknown source "${source}"; sources: ${SOURCE_NAMES.join(', ')}`);
@@ -138,10 +162,10 @@ async function readPayloads(files: string[], source: SourceName, event: string |
   return inputs;
 }
 
-async function preview(options: LoadOptions, source: SourceName, event: string | undefined, files: string[], json: boolean): Promise<number> {
+async function preview(options: CliOptions, source: SourceName, event: string | undefined, files: string[], json: boolean): Promise<number> {
   const set = await load(options);
   if (!set) return 1;
-  const events = syntheticEvents(source, await readPayloads(files, source, event), { hccTimezone: options.hccTimezone });
+  const events = syntheticEvents(source, await readPayloads(files, source, event), { hccTimezone: options.hccTimezone, ucontactTimezone: options.ucontactTimezone });
   const calls = [];
   for (const [callKey, list] of groupByCall(events)) {
     const activity = await set.fold(source, callKey, list);

@@ -58,6 +58,7 @@ const exampleSchema = z.strictObject({
 const settingsSchema = z.strictObject({
   defaultRegion: z.string().regex(/^[A-Z]{2}$/, 'must be a two-letter region such as US').optional(),
   hccTimezone: z.string().min(1).optional(),
+  ucontactTimezone: z.string().min(1).optional(),
 });
 
 const examplesFileSchema = z.strictObject({
@@ -68,11 +69,11 @@ const examplesFileSchema = z.strictObject({
 });
 
 /** What examples run with unless their file says otherwise. */
-export const EXAMPLE_DEFAULTS = { defaultRegion: 'US', hccTimezone: 'UTC' } as const;
+export const EXAMPLE_DEFAULTS = { defaultRegion: 'US', hccTimezone: 'UTC', ucontactTimezone: 'UTC' } as const;
 
 export interface ExampleCase {
   source: SourceName;
-  settings: { defaultRegion: string; hccTimezone: string };
+  settings: { defaultRegion: string; hccTimezone: string; ucontactTimezone: string };
   name: string;
   /** file:line of the example, for reports. */
   where: string;
@@ -110,6 +111,7 @@ export async function loadExamples(dir: string): Promise<{ ok: true; cases: Exam
       const settings = {
         defaultRegion: r.data.settings?.defaultRegion ?? EXAMPLE_DEFAULTS.defaultRegion,
         hccTimezone: r.data.settings?.hccTimezone ?? EXAMPLE_DEFAULTS.hccTimezone,
+        ucontactTimezone: r.data.settings?.ucontactTimezone ?? EXAMPLE_DEFAULTS.ucontactTimezone,
       };
       cases.push({ source: r.data.source, settings, name: ex.name, where: `${at.file}:${at.line}`, events: ex.events, expect: ex.expect });
     });
@@ -138,7 +140,7 @@ export async function runExamples(
     const key = `${example.settings.defaultRegion}|${example.settings.hccTimezone}`;
     let set = sets.get(key);
     if (!set) {
-      const loaded = await loadMappings({ dir, ...example.settings });
+      const loaded = await loadMappings({ dir, defaultRegion: example.settings.defaultRegion, hccTimezone: example.settings.hccTimezone });
       if (!loaded.ok) return loaded;
       set = loaded.set;
       sets.set(key, set);
@@ -157,7 +159,7 @@ export async function runExample(set: LoadedMappings, example: ExampleCase): Pro
     const events = syntheticEvents(
       example.source,
       example.events.map((e) => ({ payload: e.payload, eventType: e.type, headers: e.headers })),
-      { hccTimezone: example.settings.hccTimezone },
+      { hccTimezone: example.settings.hccTimezone, ucontactTimezone: example.settings.ucontactTimezone },
     );
     const calls = groupByCall(events);
     if (calls.size !== 1) failures.push(`the events belong to ${calls.size} calls (${[...calls.keys()].join(', ')}); an example is one call`);

@@ -21,6 +21,8 @@ export interface SyntheticInput {
 
 export interface SyntheticOptions {
   hccTimezone: string;
+  /** UCONTACT_TIMEZONE (default UTC): uContact dates carry no zone. */
+  ucontactTimezone?: string | undefined;
   /** First id to hand out; ids only need to be unique. */
   firstId?: number;
 }
@@ -31,9 +33,10 @@ export const HCC_EVENT_TYPES = ['call-created', 'call-ended', 'call-saved', 'reg
 const SYNTHETIC_RECEIVED_AT = new Date('2024-01-01T00:00:00.000Z');
 
 const configs = new Map<string, Config>();
-function configFor(hccTimezone: string): Config {
-  let config = configs.get(hccTimezone);
-  if (!config) configs.set(hccTimezone, (config = parseConfig({ HCC_TIMEZONE: hccTimezone })));
+function configFor(hccTimezone: string, ucontactTimezone = 'UTC'): Config {
+  const key = `${hccTimezone}|${ucontactTimezone}`;
+  let config = configs.get(key);
+  if (!config) configs.set(key, (config = parseConfig({ HCC_TIMEZONE: hccTimezone, UCONTACT_TIMEZONE: ucontactTimezone })));
   return config;
 }
 
@@ -48,6 +51,7 @@ export function identify(
   eventType: string | undefined,
   hccTimezone: string,
   receivedAt: Date = SYNTHETIC_RECEIVED_AT,
+  ucontactTimezone?: string,
 ): { eventType: string; dedupeKey: string; callKey: string; vendorTime: Date | null; vendorTimeRaw: string | null } {
   const rawBody = JSON.stringify(payload);
   const headers: Record<string, string> = {};
@@ -55,7 +59,7 @@ export function identify(
   const params: Record<string, string> = source === 'hcc' ? { event: eventType ?? 'unknown' } : {};
   const who = SOURCES[source].identify(
     { rawBody, json: payload, headers, params, query: new URLSearchParams(), receivedAt },
-    configFor(hccTimezone),
+    configFor(hccTimezone, ucontactTimezone),
   );
   const type = source === 'hcc' || eventType === undefined ? who.eventType : eventType;
   return { ...who, eventType: type, callKey: who.callKey ?? `event:${who.dedupeKey}` };
@@ -64,7 +68,7 @@ export function identify(
 export function syntheticEvents(source: SourceName, inputs: readonly SyntheticInput[], options: SyntheticOptions): StoredEvent[] {
   let id = options.firstId ?? 1;
   return inputs.map((input) => {
-    const who = identify(source, input.payload, input.eventType, options.hccTimezone, input.receivedAt);
+    const who = identify(source, input.payload, input.eventType, options.hccTimezone, input.receivedAt, options.ucontactTimezone);
     return {
       id: id++,
       source,
