@@ -33,8 +33,13 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Subscribe to NOTIFY on a channel; returns the unsubscribe. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
-  /** Run fn while holding a cluster-wide lock (a no-op lock on PGlite, which is single-process). */
-  withExclusiveLock<T>(key: number, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs fn with a drizzle handle on one connection that holds the
+   * cluster-wide lock `key` for the whole call (on PGlite, which serves one
+   * process, an in-process queue). For schema migrations: see the Postgres
+   * implementation for why the connection is not taken from the pool.
+   */
+  withLockedSession<T>(key: number, fn: (db: DrizzleDb) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -113,17 +118,33 @@ function openPostgres(url: string, options: OpenOptions): Database {
         await sub.unlisten();
       };
     },
-    async withExclusiveLock(key, fn) {
-      const conn = await sql.reserve();
+    /*
+     * A dedicated, short-lived connection (max 1), outside the pool: the
+     * advisory lock is a session lock, so it and the migrator's statements
+     * must share one connection, and taking that connection from the pool
+     * would leave none for the migrator when DATABASE_POOL_SIZE=1 (start-up
+     * then waited forever). With max 1 every statement of fn runs on the
+     * session that holds the lock. No statement timeout: a migration may
+     * rewrite a large table, and a second process must be able to wait here
+     * for the first one's migration to finish. Closing the session releases
+     * the lock even if the unlock cannot be sent.
+     */
+    async withLockedSession(key, fn) {
+      const session = postgres(url, {
+        max: 1,
+        connect_timeout: 5,
+        onnotice: () => {},
+        connection: { application_name: 'callsync-migrate' },
+      });
       try {
-        await conn.unsafe('SELECT pg_advisory_lock($1)', [key]);
+        await session.unsafe('SELECT pg_advisory_lock($1)', [key]);
         try {
-          return await fn();
+          return await fn(drizzlePostgres(session, { schema }) as unknown as DrizzleDb);
         } finally {
-          await conn.unsafe('SELECT pg_advisory_unlock($1)', [key]);
+          await session.unsafe('SELECT pg_advisory_unlock($1)', [key]).catch(() => {});
         }
       } finally {
-        conn.release();
+        await session.end({ timeout: 5 });
       }
     },
     close: () => sql.end({ timeout: 5 }),
@@ -175,8 +196,8 @@ async function openPglite(options: OpenOptions): Promise<Database> {
       };
     },
     // One process owns a PGlite directory (see lockDataDir): an in-process queue is enough.
-    withExclusiveLock: (_key, fn) => {
-      const run = lockQueue.then(fn);
+    withLockedSession: (_key, fn) => {
+      const run = lockQueue.then(() => fn(db));
       lockQueue = run.then(
         () => undefined,
         () => undefined,

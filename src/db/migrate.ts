@@ -18,21 +18,23 @@ function findUp(from: string, marker: string): string {
 }
 
 /** Any fixed number: every process that migrates takes the same advisory lock. */
-const MIGRATION_LOCK_KEY = 0x6361_6c6c; // "call"
+export const MIGRATION_LOCK_KEY = 0x6361_6c6c; // "call"
 
 /**
  * Applies the committed drizzle migrations. Two processes starting at once
  * (web and worker, or N workers) serialise on an advisory lock: the second
  * waits, then finds nothing left to apply. Without it both would race to
- * create drizzle's bookkeeping table and one would crash.
+ * create drizzle's bookkeeping table and one would crash. The lock and the
+ * migration share one dedicated connection (withLockedSession), so any
+ * DATABASE_POOL_SIZE works, 1 included.
  */
 export async function runMigrations(database: Database): Promise<void> {
-  await database.withExclusiveLock(MIGRATION_LOCK_KEY, async () => {
+  await database.withLockedSession(MIGRATION_LOCK_KEY, async (db) => {
     const config = { migrationsFolder: MIGRATIONS_DIR };
     if (database.kind === 'pglite') {
-      await migratePglite(database.db as unknown as PgliteDatabase<Record<string, never>>, config);
+      await migratePglite(db as unknown as PgliteDatabase<Record<string, never>>, config);
     } else {
-      await migratePostgres(database.db as unknown as PostgresJsDatabase<Record<string, never>>, config);
+      await migratePostgres(db as unknown as PostgresJsDatabase<Record<string, never>>, config);
     }
   });
 }
