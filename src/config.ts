@@ -136,32 +136,88 @@ export const envSchema = z
     RETENTION_DAYS: intFromEnv(30, 1, 3650),
 
     ADMIN_TOKEN: optionalSecret.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  })
-  .superRefine((env, ctx) => {
-    if ((env.HCC_BASIC_USER === undefined) !== (env.HCC_BASIC_PASSWORD === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [env.HCC_BASIC_USER === undefined ? 'HCC_BASIC_USER' : 'HCC_BASIC_PASSWORD'],
-        message: 'HCC_BASIC_USER and HCC_BASIC_PASSWORD must be set together',
-      });
-    }
-    if (env.CRM_TARGET === 'hubspot' && env.HUBSPOT_ACCESS_TOKEN === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['HUBSPOT_ACCESS_TOKEN'], message: 'required when CRM_TARGET=hubspot' });
-    }
-    if (env.CRM_TARGET === 'salesforce' && salesforceAuthMode(env) === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['SALESFORCE_CLIENT_ID'],
-        message:
-          'CRM_TARGET=salesforce needs one way to authenticate: SALESFORCE_INSTANCE_URL + SALESFORCE_ACCESS_TOKEN, ' +
-          'SALESFORCE_CLIENT_ID + SALESFORCE_CLIENT_SECRET (+ SALESFORCE_REFRESH_TOKEN), ' +
-          'or SALESFORCE_CLIENT_ID + SALESFORCE_USERNAME + SALESFORCE_PRIVATE_KEY (JWT)',
-      });
-    }
-    if (env.SYNC_BACKOFF_BASE_MS > env.SYNC_BACKOFF_MAX_MS) {
-      ctx.addIssue({ code: 'custom', path: ['SYNC_BACKOFF_BASE_MS'], message: 'must not exceed SYNC_BACKOFF_MAX_MS' });
-    }
   });
+
+export type Env = z.infer<typeof envSchema>;
+type EnvName = keyof Env;
+
+/**
+ * Rules across variables. Each names the variables it reads, and runs
+ * whenever all of those are valid on their own, so one bad value elsewhere
+ * does not hide it: the start-up message lists every problem at once.
+ */
+interface CrossFieldRule {
+  reads: readonly EnvName[];
+  check(env: Env): { variable: EnvName; message: string } | null;
+}
+
+const SALESFORCE_AUTH_VARIABLES = [
+  'SALESFORCE_CLIENT_ID',
+  'SALESFORCE_CLIENT_SECRET',
+  'SALESFORCE_REFRESH_TOKEN',
+  'SALESFORCE_USERNAME',
+  'SALESFORCE_PRIVATE_KEY',
+  'SALESFORCE_INSTANCE_URL',
+  'SALESFORCE_ACCESS_TOKEN',
+] as const satisfies readonly EnvName[];
+
+const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
+  {
+    reads: ['HCC_BASIC_USER', 'HCC_BASIC_PASSWORD'],
+    check: (env) =>
+      (env.HCC_BASIC_USER === undefined) !== (env.HCC_BASIC_PASSWORD === undefined)
+        ? {
+            variable: env.HCC_BASIC_USER === undefined ? 'HCC_BASIC_USER' : 'HCC_BASIC_PASSWORD',
+            message: 'HCC_BASIC_USER and HCC_BASIC_PASSWORD must be set together',
+          }
+        : null,
+  },
+  {
+    reads: ['CRM_TARGET', 'HUBSPOT_ACCESS_TOKEN'],
+    check: (env) =>
+      env.CRM_TARGET === 'hubspot' && env.HUBSPOT_ACCESS_TOKEN === undefined
+        ? { variable: 'HUBSPOT_ACCESS_TOKEN', message: 'required when CRM_TARGET=hubspot' }
+        : null,
+  },
+  {
+    reads: ['CRM_TARGET', ...SALESFORCE_AUTH_VARIABLES],
+    check: (env) =>
+      env.CRM_TARGET === 'salesforce' && salesforceAuthMode(env) === undefined
+        ? {
+            variable: 'SALESFORCE_CLIENT_ID',
+            message:
+              'CRM_TARGET=salesforce needs one way to authenticate: SALESFORCE_INSTANCE_URL + SALESFORCE_ACCESS_TOKEN, ' +
+              'SALESFORCE_CLIENT_ID + SALESFORCE_CLIENT_SECRET (+ SALESFORCE_REFRESH_TOKEN), ' +
+              'or SALESFORCE_CLIENT_ID + SALESFORCE_USERNAME + SALESFORCE_PRIVATE_KEY (JWT)',
+          }
+        : null,
+  },
+  {
+    reads: ['SYNC_BACKOFF_BASE_MS', 'SYNC_BACKOFF_MAX_MS'],
+    check: (env) =>
+      env.SYNC_BACKOFF_BASE_MS > env.SYNC_BACKOFF_MAX_MS
+        ? { variable: 'SYNC_BACKOFF_BASE_MS', message: 'must not exceed SYNC_BACKOFF_MAX_MS' }
+        : null,
+  },
+];
+
+/**
+ * Variables whose empty value means something: `HUBSPOT_ID_PROPERTY=` turns
+ * the id property off (see the HubSpot target). Every other empty or blank
+ * value counts as unset, so `PORT=` is the default port, not port 0.
+ */
+const EMPTY_IS_A_VALUE: ReadonlySet<string> = new Set<EnvName>(['HUBSPOT_ID_PROPERTY']);
+
+function withoutEmptyValues(source: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name of Object.keys(envSchema.shape)) {
+    const value = source[name];
+    if (value === undefined) continue;
+    if (value.trim() === '' && !EMPTY_IS_A_VALUE.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
 
 export type SalesforceAuthMode = 'access-token' | 'refresh-token' | 'jwt' | 'client-credentials';
 
@@ -182,8 +238,6 @@ export function salesforceAuthMode(env: {
   return undefined;
 }
 
-export type Env = z.infer<typeof envSchema>;
-
 export interface Config extends Env {
   /** CRM_TARGET, or dry-run when no CRM is configured. */
   crmTarget: CrmTargetName;
@@ -196,18 +250,31 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses the environment; throws ConfigError listing every bad variable. */
+/**
+ * Parses the environment; throws ConfigError listing every bad variable:
+ * each invalid value, and each cross-variable rule broken by the valid ones.
+ */
 export function parseConfig(source: Record<string, string | undefined> = process.env): Config {
-  const result = envSchema.safeParse(source);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const name = issue.path.join('.') || '(environment)';
-      return `${name}: ${issue.message}`;
-    });
-    throw new ConfigError(problems);
+  const values = withoutEmptyValues(source);
+  const result = envSchema.safeParse(values);
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+  const invalid = new Set(result.success ? [] : result.error.issues.map((issue) => String(issue.path[0])));
+  // The cross-variable rules see the valid values, each invalid one read as
+  // unset (every variable has a default or is optional, so this parses).
+  const validOnly = result.success
+    ? result
+    : envSchema.safeParse(Object.fromEntries(Object.entries(values).filter(([name]) => !invalid.has(name))));
+  if (validOnly.success) {
+    for (const rule of CROSS_FIELD_RULES) {
+      if (rule.reads.some((name) => invalid.has(name))) continue;
+      const broken = rule.check(validOnly.data);
+      if (broken) problems.push(`${broken.variable}: ${broken.message}`);
+    }
   }
-  const env = result.data;
-  return { ...env, crmTarget: env.CRM_TARGET ?? 'dry-run' };
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
+  return { ...result.data, crmTarget: result.data.CRM_TARGET ?? 'dry-run' };
 }
 
 /** For entry points: parse or print the problems and exit 1. */
