@@ -21,15 +21,16 @@ export const hcc: SourceAdapter = {
     if (config.HCC_SECRET === undefined && config.HCC_BASIC_USER === undefined) {
       return { ok: false, reason: 'neither HCC_SECRET nor HCC_BASIC_USER is configured' };
     }
-    // Evaluate both so timing does not reveal which scheme is configured.
-    const keyOk = config.HCC_SECRET !== undefined && safeEqual(request.headers['x-api-key'], config.HCC_SECRET);
+    // Every comparison runs whatever is configured, and the results are
+    // combined only afterwards: the time taken says nothing about which
+    // scheme is configured, nor whether the Basic user alone was right.
     const basic = basicCredentials(request.headers.authorization);
+    const keyMatches = safeEqual(request.headers['x-api-key'], config.HCC_SECRET ?? '');
+    const userMatches = safeEqual(basic?.user, config.HCC_BASIC_USER ?? '');
+    const passwordMatches = safeEqual(basic?.password, config.HCC_BASIC_PASSWORD ?? '');
+    const keyOk = config.HCC_SECRET !== undefined && keyMatches;
     const basicOk =
-      config.HCC_BASIC_USER !== undefined &&
-      config.HCC_BASIC_PASSWORD !== undefined &&
-      basic !== null &&
-      safeEqual(basic.user, config.HCC_BASIC_USER) &&
-      safeEqual(basic.password, config.HCC_BASIC_PASSWORD);
+      config.HCC_BASIC_USER !== undefined && config.HCC_BASIC_PASSWORD !== undefined && userMatches && passwordMatches;
     return keyOk || basicOk ? { ok: true } : { ok: false, reason: 'missing or wrong x-api-key or Basic credentials' };
   },
   identify(request, config) {
