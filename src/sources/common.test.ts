@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { basicCredentials, parseEpochDotMillis, parseEpochMillis, parseVendorTime, safeEqual } from './common';
+import { basicCredentials, canonicalJson, parseEpochDotMillis, parseEpochMillis, parseVendorTime, safeEqual } from './common';
 
 describe('parseEpochDotMillis (Genesys OCS times)', () => {
   it.each([
@@ -72,5 +72,20 @@ describe('basicCredentials', () => {
     expect(basicCredentials(header)).toEqual({ user: 'hcc', password: 'pa:ss' });
     expect(basicCredentials('Bearer abc')).toBeNull();
     expect(basicCredentials(undefined)).toBeNull();
+  });
+});
+
+describe('canonicalJson', () => {
+  it('writes the same value the same way whatever the key order, at every level', () => {
+    const a = { b: 1, a: { d: [1, { y: 2, x: null }], c: 'é' } };
+    const b = { a: { c: 'é', d: [1, { x: null, y: 2 }] }, b: 1 };
+    expect(canonicalJson(a)).toBe('{"a":{"c":"é","d":[1,{"x":null,"y":2}]},"b":1}');
+    expect(canonicalJson(b)).toBe(canonicalJson(a));
+  });
+
+  it('keeps array order and tells values apart', () => {
+    expect(canonicalJson([2, 1])).not.toBe(canonicalJson([1, 2]));
+    expect(canonicalJson({ a: '1' })).not.toBe(canonicalJson({ a: 1 }));
+    expect(canonicalJson(undefined)).toBe('null');
   });
 });

@@ -42,6 +42,21 @@ export function stringField(value: unknown): string | null {
   return null;
 }
 
+/**
+ * JSON with object keys sorted at every level: the same value gives the same
+ * text whatever order a sender wrote its keys in (for hashing a value).
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 /** Fallback dedupe key when a vendor omits its event id: the same body is the same event. */
 export function bodyHashKey(rawBody: string): string {
   return `sha256:${sha256Hex(rawBody)}`;

@@ -1,4 +1,4 @@
-import { bodyHashKey, hmacSha256Hex, parseEpochMillis, safeEqual, stringField } from './common';
+import { bodyHashKey, canonicalJson, hmacSha256Hex, parseEpochMillis, safeEqual, sha256Hex, stringField } from './common';
 import type { SourceAdapter } from './types';
 
 /** How far X-WebExCC-Timestamp may be from our clock, either way. */
@@ -10,10 +10,21 @@ export const WEBEX_TIMESTAMP_TOLERANCE_MS = 5 * 60 * 1000;
  * add X-WebExCC-Timestamp, which must equal the body's comciscotimestamp and
  * be fresh, so a captured delivery cannot be replayed later.
  *
- * Dedupe is the envelope id, qualified by the event type: the post in seed 004
- * shows one "WebhookID" on a task:connect, a task:parked and agent state
- * changes of the same moment, and losing a task:parked as a "duplicate" would
- * lose a lifecycle step. A true re-delivery repeats both, so it still matches.
+ * Dedupe: what the envelope `id` identifies, per seed 004. The post's tables
+ * show one "WebhookID" on several rows: on a task:connect and the
+ * agent:state_change of the same moment, but also on a task:parked 16 s
+ * later and on two agent:state_change rows with different times and
+ * destinations (WebhookID_02, _04, _08 in the RONA table). So the id names
+ * a step of the task (one offer to an agent, say), not one event: neither
+ * the id alone nor (type, id) tells those events apart, and either would
+ * drop a distinct event as a "duplicate". The key is therefore
+ * (type, id, hash of `data`): distinct events differ in type or in their
+ * data (its createdTime at least); a re-delivery repeats all three.
+ * `data` is hashed rather than the whole body because the envelope's
+ * comciscotimestamp is the delivery's time, not the event's: a v2 delivery
+ * must repeat it in X-WebExCC-Timestamp within 5 minutes of now, so a retry
+ * sent later carries a new one. Keys are sorted before hashing, so a body
+ * serialised again in another key order still matches.
  */
 export const webexCc: SourceAdapter = {
   name: 'webex-cc',
@@ -46,9 +57,11 @@ export const webexCc: SourceAdapter = {
     const data = typeof body.data === 'object' && body.data !== null ? (body.data as Record<string, unknown>) : {};
     const type = stringField(body.type) ?? 'unknown';
     const id = stringField(body.id);
+    const dedupeKey =
+      body.data === undefined ? bodyHashKey(request.rawBody) : `${type}:${id ?? '-'}:${sha256Hex(canonicalJson(body.data))}`;
     return {
       eventType: type,
-      dedupeKey: id ? `${type}:${id}` : bodyHashKey(request.rawBody),
+      dedupeKey,
       callKey: stringField(data.taskId),
       vendorTime: parseEpochMillis(data.createdTime),
       vendorTimeRaw: stringField(data.createdTime),
