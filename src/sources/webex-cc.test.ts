@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { webexSignature } from '../../test/helpers/app';
-import { fixtureJson, fixtureText } from '../../test/helpers/webhooks';
+import { fixtureJson, fixtureText, sequenceEvents } from '../../test/helpers/webhooks';
 import { canonicalJson, sha256Hex } from './common';
 import { adapterConfig, webhook } from './test-support';
 import { WEBEX_TIMESTAMP_TOLERANCE_MS, webexCc } from './webex-cc';
@@ -47,32 +47,10 @@ describe('webex-cc verify', () => {
 
 /**
  * Rows of seed 004's "Callback with multiple Caller RONAs" table that share
- * one WebhookID (WebhookID_02), as envelopes: a task:connect and an
- * agent:state_change at 18:49:28, then a task:parked and another
- * agent:state_change at 18:49:44.
+ * one WebhookID (WebhookID_02): a task:connect and an agent:state_change at
+ * 18:49:28, then a task:parked and another agent:state_change at 18:49:44.
  */
-function webhookId02Rows(): Array<Record<string, unknown>> {
-  const id = '9b0f6a1e-2c3d-4e5f-8a9b-0c1d2e3f4a02';
-  const envelope = (type: string, createdTime: number, data: Record<string, unknown>) => ({
-    id,
-    specversion: '1.0',
-    type,
-    source: '/com/cisco/wxcc/5d2a2ef4-1b2c-4d3e-8f90-a1b2c3d4e5f6',
-    comciscoorgid: 'cb5901fb-ab66-4377-a7bc-5f0b21896952',
-    comciscotimestamp: createdTime,
-    datacontenttype: 'application/json',
-    data: { taskId: 'e1c9a6f2-3b4d-4c5e-9f60-7a8b9c0d1e02', createdTime, ...data },
-  });
-  const connectAt = Date.parse('2022-10-14T18:49:28.000Z');
-  const parkedAt = Date.parse('2022-10-14T18:49:44.000Z');
-  const queue = { queueId: '5b2c9d1e-0f3a-4b5c-8d7e-9f0a1b2c3d4e' };
-  return [
-    envelope('task:connect', connectAt, { origin: '+18005550100', destination: '+14085550134', ...queue, direction: 'OUTBOUND', outboundType: 'COURTESY_CALLBACK' }),
-    envelope('agent:state_change', connectAt, { origin: '+18005550100', destination: '+14085550134', ...queue }),
-    envelope('task:parked', parkedAt, { origin: '+18005550100', destination: '+14085550134', ...queue, direction: 'OUTBOUND', outboundType: 'COURTESY_CALLBACK' }),
-    envelope('agent:state_change', parkedAt, { origin: '+18005550100', ...queue }),
-  ];
-}
+const webhookId02Rows = () => sequenceEvents('webex-cc', 'sequence-shared-webhook-id.json');
 
 describe('webex-cc identify', () => {
   it('files an event by (type, envelope id, hash of data), the task and createdTime', () => {
@@ -87,7 +65,9 @@ describe('webex-cc identify', () => {
   });
 
   it('keeps apart every row of seed 004 that shares one WebhookID, the two agent:state_change rows included', () => {
-    const keys = webhookId02Rows().map((row) => webexCc.identify(webhook(row), config).dedupeKey);
+    const rows = webhookId02Rows();
+    expect(new Set(rows.map((row) => row.id)).size).toBe(1);
+    const keys = rows.map((row) => webexCc.identify(webhook(row), config).dedupeKey);
     expect(new Set(keys).size).toBe(4);
   });
 
