@@ -14,12 +14,15 @@ import {
   ACTIVITY_FIELDS,
   CALLBACK_FIELD_KINDS,
   CALLBACK_FIELDS,
+  CALLBACK_STATUSES,
   type ActivityFieldName,
+  type CallbackStatus,
   type CallbackFieldName,
   type FieldKind,
   type FieldRulesInput,
   type Merge,
   type RuleInput,
+  type SortKey,
   type SourceFileInput,
 } from './schema';
 import { activityTimeMs, isoFromMs, toNumber, toText } from './transforms';
@@ -40,9 +43,10 @@ import { suggest, type YamlPath } from './yaml-file';
  * Order-independent and idempotent by construction:
  *  1. only events the file classifies as `sync` are read;
  *  2. duplicates (same dedupeKey) collapse to one (the lowest id);
- *  3. events are put in a total order computed from their content only
- *     (vendor time, the file's rank of the event type, dedupeKey), never from
- *     arrival order or ids;
+ *  3. events are put in a total order computed from what is stored with
+ *     them (vendor time, the file's rank of the event type, the time intake
+ *     received them, dedupeKey), never from the order they are handed to the
+ *     fold or their ids;
  *  4. every field is chosen from that order by a declared rule (last value,
  *     first, min, max, the last matching event).
  * The same set of events therefore gives the same activity whatever order it
@@ -79,7 +83,7 @@ export interface SourcePlan {
   dispositions: ReadonlyMap<string, EventDisposition>;
   unknown: EventDisposition;
   rank: ReadonlyMap<string, number>;
-  sort: readonly ('time' | 'rank')[];
+  sort: readonly SortKey[];
   fields: CompiledField[];
   callback: CompiledField[];
   derive: DeriveStep[];
@@ -261,10 +265,11 @@ export function orderEvents(plan: SourcePlan, events: readonly StoredEvent[]): S
     // still fill gaps, but a timed event wins a "last value" choice.
     time: e.vendorTime ? e.vendorTime.getTime() : Number.NEGATIVE_INFINITY,
     rank: plan.rank.get(e.eventType) ?? unranked,
+    received: e.receivedAt.getTime(),
   }));
   keyed.sort((a, b) => {
     for (const by of plan.sort) {
-      const d = by === 'time' ? a.time - b.time : a.rank - b.rank;
+      const d = a[by] - b[by];
       if (d !== 0 && !Number.isNaN(d)) return d;
     }
     if (a.e.dedupeKey !== b.e.dedupeKey) return a.e.dedupeKey < b.e.dedupeKey ? -1 : 1;
@@ -333,6 +338,7 @@ function makeCallback(values: Record<string, unknown>): CallbackRequest | null {
     number: typeof values.number === 'string' ? values.number : null,
     notes: typeof values.notes === 'string' ? values.notes : null,
     agentEmail: typeof values.agentEmail === 'string' ? values.agentEmail : null,
+    status: isCallbackStatus(values.status) ? values.status : 'open',
   };
 }
 
@@ -369,7 +375,7 @@ async function applyDerive(plan: SourcePlan, step: DeriveStep, activity: CallAct
   if (value === null) return;
   if (step.target === 'custom') activity.custom[step.name] = value as JsonValue;
   else if (step.target === 'callback') {
-    const cb = activity.callback ?? { dueAt: '', number: null, notes: null, agentEmail: null };
+    const cb: CallbackRequest = activity.callback ?? { dueAt: '', number: null, notes: null, agentEmail: null, status: 'open' };
     (cb as unknown as Record<string, unknown>)[step.name] = value;
     activity.callback = cb;
   } else (activity as unknown as Record<string, unknown>)[step.name] = value;
@@ -507,5 +513,14 @@ export function normalize(plan: SourcePlan, kind: FieldKind, label: string, line
     case 'json':
       if (raw instanceof Date) return raw.toISOString();
       return raw;
+    case 'callbackStatus': {
+      const t = typeof raw === 'string' ? raw.trim().toLowerCase() : null;
+      if (!isCallbackStatus(t)) throw bad(`one of ${CALLBACK_STATUSES.join(', ')}`);
+      return t;
+    }
   }
+}
+
+function isCallbackStatus(v: unknown): v is CallbackStatus {
+  return typeof v === 'string' && (CALLBACK_STATUSES as readonly string[]).includes(v);
 }

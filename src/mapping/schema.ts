@@ -16,6 +16,13 @@ export type JsonInput = Scalar | JsonInput[] | { [key: string]: JsonInput };
 
 export const EVENT_DISPOSITIONS = ['sync', 'ignore', 'drop'] as const;
 export const MERGES = ['last', 'first', 'min', 'max', 'lastEvent'] as const;
+/**
+ * Fold order keys: the vendor's time, the rank of the event type in
+ * fold.order, and when the service received the event (stored with it, so
+ * the same set of events still gives the same order).
+ */
+export const SORT_KEYS = ['time', 'rank', 'received'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
 export type Merge = (typeof MERGES)[number];
 export const TIME_FORMATS = ['epoch-s', 'epoch-ms', 'epoch.millis', 'iso', 'local'] as const;
 export type TimeFormat = (typeof TIME_FORMATS)[number];
@@ -50,11 +57,15 @@ export const ACTIVITY_FIELD_KINDS = {
 export type ActivityFieldName = keyof typeof ACTIVITY_FIELD_KINDS;
 export const ACTIVITY_FIELDS = Object.keys(ACTIVITY_FIELD_KINDS) as ActivityFieldName[];
 
-export const CALLBACK_FIELD_KINDS = { dueAt: 'time', number: 'text', notes: 'text', agentEmail: 'text' } as const;
+export const CALLBACK_FIELD_KINDS = { dueAt: 'time', number: 'text', notes: 'text', agentEmail: 'text', status: 'callbackStatus' } as const;
 export type CallbackFieldName = keyof typeof CALLBACK_FIELD_KINDS;
 export const CALLBACK_FIELDS = Object.keys(CALLBACK_FIELD_KINDS) as CallbackFieldName[];
 
-export type FieldKind = 'direction' | 'text' | 'time' | 'seconds' | 'json';
+export type FieldKind = 'direction' | 'text' | 'time' | 'seconds' | 'json' | 'callbackStatus';
+
+/** What a follow-up is: still to do, done, or withdrawn. A callback keeps its status instead of vanishing, so its CRM task is closed in place. */
+export const CALLBACK_STATUSES = ['open', 'done', 'cancelled'] as const;
+export type CallbackStatus = (typeof CALLBACK_STATUSES)[number];
 
 /** Everything a path in the activity scope (derive, CRM files) may start with. */
 export const ACTIVITY_READABLE = [
@@ -173,7 +184,7 @@ export interface SourceFileInput {
   description?: string | undefined;
   phoneRegion?: string | undefined;
   events: { unknown: (typeof EVENT_DISPOSITIONS)[number]; sync: string[]; ignore?: string[] | undefined; drop?: string[] | undefined };
-  fold?: { sort?: ('time' | 'rank')[] | undefined; order?: string[] | undefined; merge?: Merge | undefined } | undefined;
+  fold?: { sort?: SortKey[] | undefined; order?: string[] | undefined; merge?: Merge | undefined } | undefined;
   conditions?: Record<string, ConditionInput> | undefined;
   tables?: Record<string, TableInput> | undefined;
   activity: { [K in ActivityFieldName]?: FieldRulesInput | undefined } & { custom?: Record<string, FieldRulesInput> | undefined };
@@ -411,7 +422,7 @@ export const sourceFileSchema: z.ZodType<SourceFileInput> = z.strictObject({
   }),
   fold: z
     .strictObject({
-      sort: z.array(z.enum(['time', 'rank'])).min(1).optional(),
+      sort: z.array(z.enum(SORT_KEYS)).min(1).optional(),
       order: z.array(nonEmpty).optional(),
       merge: z.enum(MERGES).optional(),
     })

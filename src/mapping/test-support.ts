@@ -132,8 +132,10 @@ export async function readFixture(rel: string): Promise<unknown> {
  * Multi-event calls assembled from single-event fixtures (the fixture
  * sequences are used as they are). Golden and property tests share them.
  */
-export const SCENARIOS: Record<string, { source: SourceName; fixtures: string[]; eventTypes?: string[] }> = {
+export const SCENARIOS: Record<string, { source: SourceName; fixtures: string[]; eventTypes?: string[]; receivedAt?: string[] }> = {
   'genesys-ocs/reschedule': { source: 'genesys-ocs', fixtures: ['genesys-ocs/sequence-reschedule.json'] },
+  'genesys-ocs/callback-cancelled': { source: 'genesys-ocs', fixtures: ['genesys-ocs/sequence-callback-cancelled.json'] },
+  'enreach/callback-closed': { source: 'enreach', fixtures: ['enreach/sequence-callback-closed.json'] },
   'enreach/queue-call': {
     source: 'enreach',
     fixtures: ['QueueCallInArrived', 'QueueCallInUserAllocated', 'QueueCallInUserConnected', 'QueueCallInDisconnected', 'UserWrapUpTerminated'].map((n) => `enreach/${n}.json`),
@@ -178,6 +180,13 @@ export const SCENARIOS: Record<string, { source: SourceName; fixtures: string[];
     fixtures: ['hcc/call-created.json', 'hcc/call-ended.json', 'hcc/call-saved.json'],
     eventTypes: ['call-created', 'call-ended', 'call-saved'],
   },
+  // The agent saves the wrap form with a callback, then saves it again as a Sale without one.
+  'hcc/callback-cleared': {
+    source: 'hcc',
+    fixtures: ['hcc/call-saved-callback.json', 'hcc/call-saved-callback-cleared.json'],
+    eventTypes: ['call-saved', 'call-saved'],
+    receivedAt: ['2023-06-27T19:04:30.000Z', '2023-06-27T19:21:05.000Z'],
+  },
   'webex-cc/courtesy-callback': { source: 'webex-cc', fixtures: ['webex-cc/sequence-courtesy-callback.json'] },
   'webex-cc/callback-rona': { source: 'webex-cc', fixtures: ['webex-cc/sequence-callback-rona.json'] },
 };
@@ -195,7 +204,9 @@ export async function scenarioEvents(name: string, hccTimezone = 'America/Chicag
   const inputs: SyntheticInput[] = [];
   for (const [i, rel] of s.fixtures.entries()) {
     const type = s.eventTypes?.[i] ?? (s.source === 'hcc' ? hccEventFromFileName(rel) : undefined);
-    for (const payload of await fixturePayloads(rel)) inputs.push({ payload, eventType: type });
+    const at = s.receivedAt?.[i];
+    const receivedAt = at === undefined ? undefined : new Date(at);
+    for (const payload of await fixturePayloads(rel)) inputs.push({ payload, eventType: type, receivedAt });
   }
   return syntheticEvents(s.source, inputs, { hccTimezone });
 }

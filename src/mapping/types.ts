@@ -1,4 +1,5 @@
 import type { SourceName } from '../sources/types';
+import type { CallbackStatus } from './schema';
 
 /**
  * The contract between intake, the mapping layer, the worker and the CRM
@@ -121,7 +122,15 @@ export interface CallbackRequest {
   notes: string | null;
   /** Who the follow-up is for, when the vendor says. */
   agentEmail: string | null;
+  /**
+   * open (the default), done or cancelled, as the source file declares it. A
+   * callback that is done or withdrawn keeps its other fields, so its CRM
+   * task is closed in place (same external id) rather than left open.
+   */
+  status: CallbackStatus;
 }
+
+export type { CallbackStatus } from './schema';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 

@@ -75,7 +75,7 @@ describe('mapping validation', () => {
   });
 
   it('reports a wrong type', async () => {
-    const { errors, text, file } = await errorsAfter('hcc.yaml', 'sort: [rank, time]', 'sort: rank');
+    const { errors, text, file } = await errorsAfter('hcc.yaml', 'sort: [rank, time, received]', 'sort: rank');
     expect(errors).toEqual([{ file, ...pos(text, 'rank\n'), message: 'fold.sort: expected a list, got the text "rank"' }]);
   });
 
@@ -122,7 +122,7 @@ describe('mapping validation', () => {
   });
 
   it('reports time: local without a zone', async () => {
-    const { errors, text, file } = await errorsAfter('hcc.yaml', 'dueAt: { path: callback_time, time: local, zone: $hccTimezone }', 'dueAt: { path: callback_time, time: local }');
+    const { errors, text, file } = await errorsAfter('hcc.yaml', 'path: callback_time, time: local, zone: $hccTimezone }', 'path: callback_time, time: local }');
     expect(errors).toEqual([
       { file, ...pos(text, 'time: local }'), message: 'callback.dueAt.time: time: local needs a zone (an IANA name such as America/Chicago, or $hccTimezone)' },
     ]);
@@ -157,7 +157,7 @@ describe('mapping validation', () => {
 
   it('checks the structure of every file before compiling any', async () => {
     await m.edit('webex-cc.yaml', '    - { is: rona }', '    - { is: ronna }');
-    await m.edit('hcc.yaml', 'sort: [rank, time]', 'sort: rank');
+    await m.edit('hcc.yaml', 'sort: [rank, time, received]', 'sort: rank');
     const r = await loadMappings(options());
     // The structural error is reported; the unknown condition shows once the structure is right.
     expect(r.ok ? [] : r.errors.map((e) => e.message)).toEqual(['fold.sort: expected a list, got the text "rank"']);
