@@ -178,17 +178,29 @@ describe('Genesys OCS: the same call attempt notified again after a reschedule',
   it('is not final while a treatment holds the chain, and completes with the finalized notification', async () => {
     const [first, second] = await fixturePayloads('genesys-ocs/sequence-reschedule.json');
     if (!first || !second) throw new Error('fixture');
-    const pick = (a: CallActivity) => ({ final: a.final, dispositionCode: a.dispositionCode, dispositionLabel: a.dispositionLabel, outcome: a.outcome, agentEmail: a.agentEmail, endedAt: a.endedAt, recordStatus: a.custom.recordStatus });
+    const pick = (a: CallActivity) => ({
+      final: a.final,
+      dispositionCode: a.dispositionCode,
+      dispositionLabel: a.dispositionLabel,
+      outcome: a.outcome,
+      agentEmail: a.agentEmail,
+      endedAt: a.endedAt,
+      durationSeconds: a.durationSeconds,
+      recordStatus: a.custom.recordStatus,
+    });
     expect(pick(await fold('genesys-ocs', events('genesys-ocs', [{ payload: first }])))).toEqual({
       final: false,
       dispositionCode: '9',
       dispositionLabel: 'Answering Machine Detected',
       outcome: 'answering_machine',
       agentEmail: null,
-      endedAt: null,
+      // The call itself ended when the answering machine was detected (GSW_DIVERTED), 9 s after dialling.
+      endedAt: '2023-11-14T22:29:49.000Z',
+      durationSeconds: 9,
       recordStatus: 'Retrieved',
     });
-    const both = { final: true, dispositionCode: 'LEFT_VOICEMAIL', dispositionLabel: 'Left voicemail', outcome: 'voicemail', agentEmail: 'jane.doe@example.com', endedAt: '2023-11-14T22:33:19.000Z', recordStatus: 'Updated' };
+    // The finalized notification completes the record; the call's end stays the diversion, not when OCS finished processing (GSW_COMPLETE_PROCESSING, 3.5 min later).
+    const both = { final: true, dispositionCode: 'LEFT_VOICEMAIL', dispositionLabel: 'Left voicemail', outcome: 'voicemail', agentEmail: 'jane.doe@example.com', endedAt: '2023-11-14T22:29:49.000Z', durationSeconds: 9, recordStatus: 'Updated' };
     expect(pick(await fold('genesys-ocs', events('genesys-ocs', [{ payload: first }, { payload: second }])))).toEqual(both);
     expect(pick(await fold('genesys-ocs', events('genesys-ocs', [{ payload: second }, { payload: first }])))).toEqual(both);
   });
