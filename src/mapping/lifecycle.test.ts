@@ -78,10 +78,12 @@ describe('Webex CC: the courtesy callback with caller RONAs (seed 004, second ta
       answeredAt: '2022-10-14T18:54:49.000Z',
       endedAt: '2022-10-14T18:58:02.000Z',
       firstEventAt: '2022-10-14T18:34:03.000Z',
-      durationSeconds: 1439,
+      // The conversation (task:connected to the end); the 20 minutes parked and re-queued after four RONAs are the wait.
+      durationSeconds: 193,
       talkSeconds: 193,
       holdSeconds: null,
       wrapSeconds: null,
+      waitSeconds: 1246,
       dispositionCode: null,
       dispositionLabel: null,
       outcome: 'connected',

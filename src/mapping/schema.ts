@@ -48,6 +48,7 @@ export const ACTIVITY_FIELD_KINDS = {
   talkSeconds: 'seconds',
   holdSeconds: 'seconds',
   wrapSeconds: 'seconds',
+  waitSeconds: 'seconds',
   dispositionCode: 'text',
   dispositionLabel: 'text',
   outcome: 'text',

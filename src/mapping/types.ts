@@ -65,6 +65,8 @@ export interface CallActivity {
   talkSeconds: number | null;
   holdSeconds: number | null;
   wrapSeconds: number | null;
+  /** How long the customer waited (queued, parked for a callback) before an agent answered, or until they gave up. */
+  waitSeconds: number | null;
   dispositionCode: string | null;
   /** Label from the value table; the raw code when the table has none. */
   dispositionLabel: string | null;
@@ -104,6 +106,7 @@ export function emptyActivity(source: SourceName, callKey: string): CallActivity
     talkSeconds: null,
     holdSeconds: null,
     wrapSeconds: null,
+    waitSeconds: null,
     dispositionCode: null,
     dispositionLabel: null,
     outcome: null,
