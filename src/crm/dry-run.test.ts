@@ -74,13 +74,17 @@ describe('DryRunTarget', () => {
           kind: 'activity',
           object: 'calls',
           externalId: 'enreach:abc',
-          operation: 'upsert',
-          request: 'POST /crm/v3/objects/calls/batch/upsert',
+          operation: 'create',
+          request: 'POST /crm/v3/objects/calls/batch/create',
           payload: {
-            idProperty: 'call_sync_id',
-            id: 'enreach:abc',
             objectWriteTraceId: 'enreach:abc',
-            properties: { hs_timestamp: '2025-01-15T12:00:00.000Z', hs_call_direction: 'INBOUND', hs_call_duration: '95000', hs_call_body: '' },
+            properties: {
+              hs_timestamp: '2025-01-15T12:00:00.000Z',
+              hs_call_direction: 'INBOUND',
+              hs_call_duration: '95000',
+              hs_call_body: '',
+              call_sync_id: 'enreach:abc',
+            },
           },
           lookups: hubspotCall.lookups,
         },
@@ -100,12 +104,33 @@ describe('DryRunTarget', () => {
     expect(sf?.payload).toMatchObject({ Sync_Key__c: 'enreach:abc' });
   });
 
-  it('follows the HubSpot mode: update by id or create with the id property when it is not unique', async () => {
+  it('follows the HubSpot mode: upsert a known call by the unique property, or update it by id when told it is not unique', async () => {
+    const upsert = sentOf((await new DryRunTarget(testConfig(), logger).write([item({ 'enreach:abc': '901' })]))[0]).hubspot[0];
+    expect(upsert).toMatchObject({ operation: 'upsert', request: 'POST /crm/v3/objects/calls/batch/upsert', payload: { idProperty: 'call_sync_id', id: 'enreach:abc' } });
     const target = new DryRunTarget(testConfig({ HUBSPOT_ID_PROPERTY_UNIQUE: 'false' }), logger);
     const create = sentOf((await target.write([item()]))[0]).hubspot[0];
     expect(create).toMatchObject({ operation: 'create', payload: { properties: { call_sync_id: 'enreach:abc' } } });
     const update = sentOf((await target.write([item({ 'enreach:abc': '901' })]))[0]).hubspot[0];
     expect(update).toMatchObject({ operation: 'update', request: 'POST /crm/v3/objects/calls/batch/update', payload: { id: '901' } });
+  });
+
+  it('fills in ids the mapping already gave (no CRM needed) and leaves only real lookups pending', async () => {
+    const target = new DryRunTarget(testConfig(), logger);
+    const withIds: WriteItem = {
+      ...item(),
+      records: {
+        salesforce: [{ ...salesforceTask, lookups: { ...salesforceTask.lookups, WhatId: { by: 'id', value: '001000000000042AAA' } } }],
+        hubspot: [{ ...hubspotCall, lookups: { ...hubspotCall.lookups, company: { by: 'id', value: '7001' }, hubspot_owner_id: { by: 'id', value: '55' } } }],
+      },
+    };
+    const sent = sentOf((await target.write([withIds]))[0]);
+    expect(sent.salesforce[0]?.payload).toMatchObject({ WhatId: '001000000000042AAA' });
+    expect(sent.salesforce[0]?.lookups).toEqual(salesforceTask.lookups);
+    expect(sent.hubspot[0]?.payload).toMatchObject({
+      properties: { hubspot_owner_id: '55' },
+      associations: [{ to: { id: '7001' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 182 }] }],
+    });
+    expect(sent.hubspot[0]?.lookups).toEqual(hubspotCall.lookups);
   });
 
   it('fails a call whose records no CRM could take, as a mapping error', async () => {

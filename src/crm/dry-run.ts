@@ -1,19 +1,34 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { CrmRecord, JsonValue } from '../mapping/types';
-import { buildHubSpotUpsertInput, propertyValue } from './hubspot';
-import { buildSalesforceRecord, salesforceRecordProblem } from './salesforce';
+import type { CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
+import {
+  hubspotCreateSent,
+  hubspotIdLookups,
+  hubspotIdentityProperty,
+  hubspotProperties,
+  hubspotRecordProblem,
+  hubspotUpdateSent,
+  hubspotUpsertSent,
+} from './hubspot-payload';
+import {
+  SALESFORCE_API_VERSION_DEFAULT,
+  buildSalesforceRecord,
+  idLookups,
+  salesforceCollectionPath,
+  salesforceRecordProblem,
+} from './salesforce-payload';
 import { toJson, type DryRunSentPayload, type SentRecord } from './sent';
 import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './types';
 
 /**
  * The default target when no CRM is configured: no network at all. For every
  * call it builds exactly the request elements the Salesforce and HubSpot
- * targets would send (lookups shown as pending: resolving them needs the
- * CRM) and returns them as `sent`, which the worker stores, so RevOps can
- * trial mappings on live traffic through the admin API and preview.
+ * targets would send, through the same builders (lookups the mapping already
+ * resolved are filled in; the others are shown as pending, since resolving
+ * them needs the CRM), and returns them as `sent`, which the worker stores,
+ * so RevOps can trial mappings on live traffic through the admin API and
+ * preview.
  */
-
 const RECENT_LIMIT = 500;
 
 export interface DryRunWrite {
@@ -53,7 +68,7 @@ export class DryRunTarget implements CrmTarget {
   private writeOne(item: WriteItem): WriteResult {
     const salesforce = item.records.salesforce ?? [];
     const hubspot = item.records.hubspot ?? [];
-    const problem = salesforce.map(salesforceRecordProblem).find((p) => p !== undefined) ?? hubspot.map(hubspotProblem).find((p) => p !== undefined);
+    const problem = salesforce.map(salesforceRecordProblem).find((p) => p !== undefined) ?? hubspot.map(hubspotRecordProblem).find((p) => p !== undefined);
     const payload: DryRunSentPayload = {
       crm: 'dry-run',
       salesforce: salesforce.map((record) => this.salesforceRecord(record, item.knownIds[record.externalId] !== undefined)),
@@ -73,56 +88,44 @@ export class DryRunTarget implements CrmTarget {
 
   private salesforceRecord(record: CrmRecord, known: boolean): SentRecord {
     const field = this.config.SALESFORCE_EXTERNAL_ID_FIELD;
+    const version = this.config.SALESFORCE_API_VERSION || SALESFORCE_API_VERSION_DEFAULT;
     return {
       kind: record.kind,
       object: record.object,
       externalId: record.externalId,
       operation: 'upsert',
-      request: `PATCH /services/data/v${this.config.SALESFORCE_API_VERSION}/composite/sobjects/${record.object}/${field}`,
-      payload: buildSalesforceRecord(record, field, {}, known) as { [key: string]: JsonValue },
-      ...(Object.keys(record.lookups).length > 0 ? { lookups: record.lookups } : {}),
+      request: `PATCH ${salesforceCollectionPath(version, record.object, field)}`,
+      payload: buildSalesforceRecord(record, field, idLookups(record), known) as { [key: string]: JsonValue },
+      ...pendingLookups(record),
     };
   }
 
-  /** As the HubSpot target would send it in its configured mode (upsert, or update/create). */
+  /**
+   * As the HubSpot target sends it. With a unique id property (what the
+   * target finds in a portal set up as the README says, and what dry-run
+   * assumes unless HUBSPOT_ID_PROPERTY_UNIQUE=false): a new call is created
+   * with the property and its associations inline, a known one upserted.
+   * Without: a known call is updated by id, a new one created (after a
+   * search that found nothing).
+   */
   private hubspotRecord(record: CrmRecord, knownId: string | undefined): SentRecord {
     const idProperty = this.config.HUBSPOT_ID_PROPERTY.trim();
-    const upsert = idProperty !== '' && this.config.HUBSPOT_ID_PROPERTY_UNIQUE;
-    const lookups = Object.keys(record.lookups).length > 0 ? { lookups: record.lookups } : {};
-    const base = { kind: record.kind, object: record.object, externalId: record.externalId };
-    if (upsert) {
-      return {
-        ...base,
-        operation: 'upsert',
-        request: `POST /crm/v3/objects/${record.object}/batch/upsert`,
-        payload: buildHubSpotUpsertInput(record, idProperty, knownId !== undefined),
-        ...lookups,
-      };
-    }
-    const omit = new Set(knownId === undefined ? [] : record.createOnly);
-    const properties: Record<string, string> = {};
-    for (const [name, value] of Object.entries(record.fields)) if (!omit.has(name)) properties[name] = propertyValue(value);
-    if (knownId !== undefined) {
-      return {
-        ...base,
-        operation: 'update',
-        request: `POST /crm/v3/objects/${record.object}/batch/update`,
-        payload: { id: knownId, objectWriteTraceId: record.externalId, properties },
-        ...lookups,
-      };
-    }
-    const identity = idProperty !== '' ? idProperty : record.object === 'calls' ? 'hs_call_external_id' : undefined;
-    return {
-      ...base,
-      operation: 'create',
-      request: `POST /crm/v3/objects/${record.object}/batch/create`,
-      payload: { objectWriteTraceId: record.externalId, properties: identity === undefined ? properties : { ...properties, [identity]: record.externalId } },
-      ...lookups,
-    };
+    const upsertMode = idProperty !== '' && this.config.HUBSPOT_ID_PROPERTY_UNIQUE;
+    const resolved = hubspotIdLookups(record);
+    const properties = hubspotProperties(record, knownId !== undefined, resolved.properties);
+    let sent: SentRecord;
+    if (knownId === undefined) sent = hubspotCreateSent(record, properties, hubspotIdentityProperty(idProperty, record.object), resolved.associations);
+    else if (upsertMode) sent = hubspotUpsertSent(record, properties, idProperty);
+    else sent = hubspotUpdateSent(record, properties, knownId);
+    // Listed as the target lists what it associated: inline in the create,
+    // or through the v4 association endpoint afterwards.
+    const { associations } = resolved;
+    return { ...sent, ...(associations.length > 0 ? { associations } : {}), ...pendingLookups(record) };
   }
 }
 
-function hubspotProblem(record: CrmRecord): string | undefined {
-  if (!/^[A-Za-z0-9_-]+$/.test(record.object)) return `"${record.object}" is not a HubSpot object type`;
-  return record.externalId === '' ? 'the record has no external id' : undefined;
+/** The lookups a live target would still have to resolve with the CRM. */
+function pendingLookups(record: CrmRecord): { lookups?: Record<string, LookupRequest> } {
+  const pending = Object.entries(record.lookups).filter(([, lookup]) => lookup.by !== 'id');
+  return pending.length > 0 ? { lookups: Object.fromEntries(pending) } : {};
 }
