@@ -57,6 +57,11 @@ export class BatchLoader<V> {
     return result;
   }
 
+  /** Drops a cached value the CRM has since refused, so the next load asks again. */
+  forget(key: string): void {
+    this.options.cache.delete(key);
+  }
+
   private enqueue(key: string): Promise<V> {
     const promise = new Promise<V>((resolve, reject) => {
       this.pending.push({ key, resolve, reject });

@@ -67,6 +67,19 @@ describe('Pacer', () => {
     expect(pacer.pausedUntil()).toBeUndefined();
     (await pacer.acquire(deadline()))();
   });
+
+  it('keeps no send times without a window, and at most a window of them with one (a long-lived process stays bounded)', async () => {
+    const clock = new ManualClock();
+    const unwindowed = new Pacer({ name: 'Salesforce', clock, maxConcurrent: 10 });
+    const windowed = new Pacer({ name: 'HubSpot', clock, maxConcurrent: 10, window: { limit: 100, intervalMs: 10_000 }, headroom: 0.9 });
+    for (let i = 0; i < 2_000; i += 1) {
+      (await unwindowed.acquire(deadline()))();
+      (await windowed.acquire(deadline()))();
+      clock.advance(150);
+    }
+    expect(unwindowed.trackedRequests).toBe(0);
+    expect(windowed.trackedRequests).toBeLessThanOrEqual(100);
+  });
 });
 
 describe('BatchLoader', () => {
@@ -99,6 +112,15 @@ describe('BatchLoader', () => {
     clock.advance(1_001); // "not found" expires sooner than a match
     await l.loadMany(['known1', 'x'], deadline());
     expect(fetched[2]).toEqual(['x']);
+  });
+
+  it('forgets a value on request, so the next load fetches it again', async () => {
+    const fetched: string[][] = [];
+    const l = loader(fetched);
+    await l.loadMany(['known1'], deadline());
+    l.forget('known1');
+    await l.loadMany(['known1'], deadline());
+    expect(fetched).toEqual([['known1'], ['known1']]);
   });
 
   it('hands a failed fetch to every writer waiting on it, and caches nothing', async () => {

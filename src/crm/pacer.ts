@@ -86,13 +86,14 @@ export class Pacer {
       }
       const now = this.clock.now();
       this.inFlight += 1;
-      this.sentAt.push(now);
+      this.recordSent(now);
       this.lastSentAt = now;
       let released = false;
       return () => {
         if (released) return;
         released = true;
         this.inFlight -= 1;
+        this.recordAnswered(now);
         this.slotWaiters.shift()?.();
       };
     }
@@ -165,6 +166,37 @@ export class Pacer {
       );
     }
     return waitMs;
+  }
+
+  /** Requests remembered for the sliding window (bounded: at most one window's worth). */
+  get trackedRequests(): number {
+    return this.sentAt.length;
+  }
+
+  /**
+   * Only a window needs the send times, and only those still inside it:
+   * without one (Salesforce) nothing is kept, with one the list is trimmed
+   * here as well as when read, so a long-lived process does not accumulate
+   * a timestamp per request.
+   */
+  private recordSent(now: number): void {
+    const window = this.window;
+    if (window === undefined) return;
+    this.sentAt.push(now);
+    while (this.sentAt.length > 0 && ((this.sentAt[0] ?? 0) <= now - window.intervalMs || this.sentAt.length > window.limit)) this.sentAt.shift();
+  }
+
+  /**
+   * The CRM counts a request when it arrives, somewhere between our send and
+   * its answer. Counting it from the answer keeps the window honest however
+   * long requests take in transit: otherwise a burst sent exactly one
+   * interval after the previous one can reach the CRM inside its window.
+   */
+  private recordAnswered(sentAt: number): void {
+    if (this.window === undefined) return;
+    const index = this.sentAt.indexOf(sentAt);
+    if (index >= 0) this.sentAt.splice(index, 1);
+    this.sentAt.push(this.clock.now());
   }
 
   private windowFreeAt(now: number): number {
