@@ -159,7 +159,7 @@ describe('SalesforceTarget writes', () => {
     expect(fake.tasks().map((t) => t['Call_Sync_Id__c']).sort()).toEqual(['ucontact:a', 'ucontact:d']);
   });
 
-  it('isolates a call whose fields the org rejects for the whole request (top-level errorCode)', async () => {
+  it('isolates a call whose fields the org rejects for the whole request (top-level errorCode), in one more request', async () => {
     const sf = target();
     const results = await sf.write([
       item(1, [task('webex-cc:1')]),
@@ -169,13 +169,16 @@ describe('SalesforceTarget writes', () => {
       item(5, [task('webex-cc:5')]),
     ]);
     expect(failed(results[2]).error).toMatchObject({
-      kind: 'permanent',
+      kind: 'mapping',
+      retryable: false,
       httpStatus: 400,
       crmCode: 'INVALID_FIELD',
       message: "INVALID_FIELD: No such column 'Disposition' on sobject of type Task",
     });
     for (const i of [0, 1, 3, 4]) ok(results[i]);
     expect(fake.tasks()).toHaveLength(4);
+    // The org named the field: the calls carrying it fail, the others go again at once.
+    expect(fake.requests('upsert')).toBe(2);
   });
 
   it('retries a record the org could not lock (transient, per record)', async () => {
@@ -523,5 +526,191 @@ describe('SalesforceTarget lookups', () => {
   it('escapes SOSL reserved characters', async () => {
     const { escapeSosl } = await import('./salesforce');
     expect(escapeSosl('+1 (555) "x" - a:b')).toBe('\\+1 \\(555\\) \\"x\\" \\- a\\:b');
+  });
+});
+
+describe('SalesforceTarget whole-request rejections (no bisection storm)', () => {
+  const calls = (n: number, fields: (i: number) => CrmRecord['fields'] = () => ({})) =>
+    Array.from({ length: n }, (_, i) => item(i, [task(`storm:${i}`, fields(i))]));
+
+  it('fails 200 calls that all carry a field the org lacks in one request, with the org message', async () => {
+    const org = new FakeSalesforce({ allowAnyCustomField: false });
+    server.use(...org.handlers());
+    org.registerConnectedApp({ clientId: 'cc-client', clientSecret: 'cc-secret', runAsUsername: 'integration@example.com' });
+    const sf = target(testConfig({ CRM_TARGET: 'salesforce', SALESFORCE_LOGIN_URL: org.loginUrl, SALESFORCE_CLIENT_ID: 'cc-client', SALESFORCE_CLIENT_SECRET: 'cc-secret' }));
+    const results = await sf.write(calls(200, () => ({ Disposition_Code__c: 'SALE' })));
+    expect(org.requests('upsert')).toBe(1);
+    expect(results).toHaveLength(200);
+    for (const result of results) {
+      expect(failed(result).error).toMatchObject({
+        kind: 'mapping',
+        retryable: false,
+        httpStatus: 400,
+        crmCode: 'INVALID_FIELD',
+        message: "INVALID_FIELD: No such column 'Disposition_Code__c' on sobject of type Task",
+      });
+    }
+    expect(org.tasks()).toHaveLength(0);
+  });
+
+  it('fails every call in one request when the External ID field does not exist (404), saying which setting to check', async () => {
+    const sf = target(clientCredentials({ SALESFORCE_EXTERNAL_ID_FIELD: 'Missing_Key__c' }));
+    const results = await sf.write(calls(120));
+    expect(fake.requests('upsert')).toBe(1);
+    for (const result of results) {
+      expect(failed(result).error).toMatchObject({ kind: 'mapping', httpStatus: 404, crmCode: 'NOT_FOUND' });
+    }
+    expect(failed(results[0]).error.message).toBe(
+      'NOT_FOUND: Provided external ID field does not exist or is not accessible: Missing_Key__c (is Missing_Key__c an External ID field on Task, visible to the integration user? See SALESFORCE_EXTERNAL_ID_FIELD)',
+    );
+  });
+
+  it('isolates a call the org refuses without naming it (JSON_PARSER_ERROR) and writes the others, in few requests', async () => {
+    const sf = target();
+    const results = await sf.write(calls(50, (i) => (i === 37 ? { CallDurationInSeconds: 'forty' } : {})));
+    expect(failed(results[37]).error).toMatchObject({ kind: 'permanent', httpStatus: 400, crmCode: 'JSON_PARSER_ERROR' });
+    expect(failed(results[37]).error.message).toMatch(/^JSON_PARSER_ERROR: Cannot deserialize instance of int from VALUE_STRING value forty/);
+    results.forEach((r, i) => {
+      if (i !== 37) ok(r);
+    });
+    expect(fake.tasks()).toHaveLength(49);
+    // Bisection: two requests per halving down to the culprit, not 2n-1.
+    expect(fake.requests('upsert')).toBeLessThanOrEqual(1 + 2 * Math.ceil(Math.log2(50)));
+  });
+
+  it('caps the requests spent isolating culprits nobody names; the calls left are retried later, none failed for good by mistake', async () => {
+    const sf = target();
+    const bad = new Set([3, 9, 17, 22, 30, 41, 48, 55, 61, 70, 77, 84, 90, 99, 105, 119]);
+    const results = await sf.write(calls(128, (i) => (bad.has(i) ? { CallDurationInSeconds: 'n/a' } : {})));
+    expect(fake.requests('upsert')).toBeLessThanOrEqual(1 + 4 * Math.ceil(Math.log2(128)));
+    results.forEach((result, i) => {
+      if (result.ok) return;
+      if (bad.has(i)) expect(['JSON_PARSER_ERROR', 'NOT_ISOLATED']).toContain(result.error.crmCode);
+      else expect(result.error).toMatchObject({ kind: 'transient', retryable: true, crmCode: 'NOT_ISOLATED' });
+    });
+    // Groups the bisection found clean were written; no bad call was.
+    expect(fake.tasks().length).toBeGreaterThan(0);
+    expect(fake.tasks().every((t) => !bad.has(Number(String(t['Call_Sync_Id__c']).split(':')[1])))).toBe(true);
+  });
+
+  it('treats a top-level UNABLE_TO_LOCK_ROW as transient whatever the status, without bisecting', async () => {
+    const sf = target();
+    fake.failNext(1, { type: 'answer', status: 400, body: [{ message: 'unable to obtain exclusive access to this record', errorCode: 'UNABLE_TO_LOCK_ROW' }] }, 'upsert');
+    const error = await rejection(sf.write(calls(40)));
+    expect(error).toMatchObject({ kind: 'transient', retryable: true, httpStatus: 400, crmCode: 'UNABLE_TO_LOCK_ROW' });
+    expect(fake.requests('upsert')).toBe(1);
+    fake.failNext(1, { type: 'answer', status: 403, body: [{ message: 'Server temporarily unavailable', errorCode: 'SERVER_UNAVAILABLE' }] }, 'upsert');
+    expect(await rejection(sf.write(calls(2)))).toMatchObject({ kind: 'transient', httpStatus: 403, crmCode: 'SERVER_UNAVAILABLE' });
+    (await sf.write(calls(40))).forEach((r) => ok(r));
+  });
+
+  it('writes 201 calls as two requests of at most 200, one Task per call', async () => {
+    const sf = target();
+    const results = await sf.write(calls(201));
+    results.forEach((r) => expect(ok(r).created).toBe(true));
+    expect(fake.requests('upsert')).toBe(2);
+    const tasks = fake.tasks();
+    expect(tasks).toHaveLength(201);
+    expect(new Set(tasks.map((t) => t['Call_Sync_Id__c'])).size).toBe(201);
+  });
+});
+
+describe('SalesforceTarget create-only fields', () => {
+  it('treats TaskSubtype as create-only even when the mapping forgets to say so', async () => {
+    const sf = target();
+    const forgetful = (description: string): CrmRecord => ({ ...task('ucontact:f1', { Description: description }), createOnly: [] });
+    const first = ok((await sf.write([item(1, [forgetful('first')])]))[0]);
+    // Known id: TaskSubtype is left out of the update.
+    const known = ok((await sf.write([item(1, [forgetful('second')], first.ids)]))[0]);
+    expect((known.sent as unknown as SentPayload).records[0]?.payload).not.toHaveProperty('TaskSubtype');
+    // Unknown id: the org refuses TaskSubtype (its error names the field) and the Task is updated without it.
+    const unknown = ok((await sf.write([item(1, [forgetful('third')])]))[0]);
+    expect(unknown.created).toBe(false);
+    expect(fake.tasks()).toEqual([expect.objectContaining({ Description: 'third', TaskSubtype: 'Call' })]);
+  });
+
+  it('does not drop a field the org refuses on create as well: the call fails with its message', async () => {
+    const sf = target();
+    const [result] = await sf.write([item(1, [task('ucontact:f2', { CreatedDate: '2025-01-01T00:00:00Z' })])]);
+    expect(failed(result).error).toMatchObject({ kind: 'permanent', crmCode: 'INVALID_FIELD_FOR_INSERT_UPDATE' });
+    expect(failed(result).error.message).toContain('(CreatedDate)');
+    expect(fake.tasks()).toHaveLength(0);
+  });
+});
+
+describe('SalesforceTarget lookup cache', () => {
+  const whoBy = (phone: string) => ({ WhoId: { by: 'phone', value: phone } as const });
+
+  it('looks a number up again once its positive TTL has passed', async () => {
+    const clock = new ManualClock();
+    const first = fake.addContact({ LastName: 'First', Phone: '555 700 1000' });
+    const sf = target(clientCredentials({ LOOKUP_CACHE_TTL_SECONDS: '600' }), clock);
+    ok((await sf.write([item(1, [task('ttl:1', {}, whoBy('+15557001000'))])]))[0]);
+    expect(fake.taskByExternalId('ttl:1')?.['WhoId']).toBe(first);
+
+    // A rep edits the CRM: the number now belongs to another contact.
+    fake.update('Contact', first, { Phone: '555 700 9999' });
+    const second = fake.addContact({ LastName: 'Second', Phone: '+1 555 700 1000' });
+    fake.resetCounters();
+    clock.advance(599_000);
+    ok((await sf.write([item(2, [task('ttl:2', {}, whoBy('+15557001000'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(0); // still fresh: the cached match is used
+    expect(fake.taskByExternalId('ttl:2')?.['WhoId']).toBe(first);
+
+    clock.advance(2_000);
+    ok((await sf.write([item(3, [task('ttl:3', {}, whoBy('+15557001000'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(1);
+    expect(fake.taskByExternalId('ttl:3')?.['WhoId']).toBe(second);
+  });
+
+  it('drops a cached Contact the org refuses (merged, deleted) and retries the call soon instead of failing it', async () => {
+    const clock = new ManualClock();
+    const gone = fake.addContact({ LastName: 'Merged away', Phone: '555 710 2000' });
+    const sf = target(clientCredentials(), clock);
+    ok((await sf.write([item(1, [task('stale:1', {}, whoBy('+15557102000'))])]))[0]);
+    fake.remove('Contact', gone);
+
+    const [refused] = await sf.write([item(2, [task('stale:2', {}, whoBy('+15557102000'))])]);
+    const error = failed(refused).error;
+    expect(error).toMatchObject({ kind: 'transient', retryable: true, crmCode: 'INVALID_CROSS_REFERENCE_KEY' });
+    expect(error.retryAt?.getTime()).toBe(clock.now() + 5_000);
+    expect(fake.taskByExternalId('stale:2')).toBeUndefined();
+
+    fake.resetCounters();
+    const retried = ok((await sf.write([item(2, [task('stale:2', {}, whoBy('+15557102000'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(1); // looked up afresh
+    expect((retried.sent as unknown as SentPayload).records[0]?.unresolved).toEqual(['WhoId']);
+    expect(fake.taskByExternalId('stale:2')).not.toHaveProperty('WhoId');
+  });
+
+  it('keeps failing an id the mapping gave (by: id): it is not a stale lookup', async () => {
+    const [result] = await target().write([item(1, [task('given:1', {}, { WhoId: { by: 'id', value: '003000000000999AAA' } })])]);
+    expect(failed(result).error).toMatchObject({ kind: 'permanent', crmCode: 'INVALID_CROSS_REFERENCE_KEY' });
+  });
+
+  it('does not search for a number that is not E.164; the call is written without WhoId', async () => {
+    fake.addContact({ Phone: '555 123 4567' });
+    const sf = target();
+    const result = ok((await sf.write([item(1, [task('raw:1', {}, whoBy('555-123-4567'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(0);
+    expect((result.sent as unknown as SentPayload).records[0]?.unresolved).toEqual(['WhoId']);
+    expect(fake.taskByExternalId('raw:1')).not.toHaveProperty('WhoId');
+  });
+
+  it('splits a phone search whose answer reached the SOSL row limit instead of caching "not found"', async () => {
+    // 2,000 look-alikes abroad fill a search's rows before the real match.
+    for (let i = 0; i < 2_000; i += 1) fake.addContact({ LastName: `Abroad ${i}`, Phone: '+44 555 800 1000' });
+    const real = fake.addContact({ LastName: 'Real', Phone: '(555) 800 2000' });
+    const sf = target();
+    const results = await sf.write([item(1, [task('lim:1', {}, whoBy('+15558001000'))]), item(2, [task('lim:2', {}, whoBy('+15558002000'))])]);
+    results.forEach((r) => ok(r));
+    expect(fake.taskByExternalId('lim:2')?.['WhoId']).toBe(real);
+    expect(fake.taskByExternalId('lim:1')).not.toHaveProperty('WhoId');
+    expect(fake.requests('sosl')).toBe(3);
+
+    // The number whose own answer was cut off is not cached: it is searched again.
+    fake.resetCounters();
+    ok((await sf.write([item(3, [task('lim:3', {}, whoBy('+15558001000'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(1);
   });
 });

@@ -5,15 +5,23 @@ import { HttpApi } from 'jsforce/lib/http-api.js';
 import type { Config } from '../config';
 import { salesforceAuthMode, type SalesforceAuthMode } from '../config';
 import type { Logger } from '../log';
-import type { CrmFieldValue, CrmRecord, JsonValue } from '../mapping/types';
+import type { CrmFieldValue, CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
 import { TtlCache } from './cache';
 import { systemClock, type Clock } from './clock';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
+import { isolationBudget, sendIsolating, type BatchAttempt } from './isolate';
 import { BatchLoader, tolerateRefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { regionOf, searchDigits, toE164, isE164 } from './phone';
-import { API_NAME, copyFields, toJson, type SentRecord } from './sent';
+import {
+  SALESFORCE_API_VERSION_DEFAULT,
+  buildSalesforceRecord,
+  salesforceCollectionPath,
+  salesforceCreateOnly,
+  salesforceRecordProblem,
+} from './salesforce-payload';
+import { API_NAME, toJson, type SentRecord } from './sent';
 import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './types';
 
 /**
@@ -29,23 +37,51 @@ import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './t
  * the org keeps answering 401).
  */
 
-const API_VERSION_DEFAULT = '62.0';
 const COLLECTION_LIMIT = 200;
 /** SOSL drops logical operators past 4,000 characters of search text; stay under it. */
 const SOSL_SEARCH_MAX_CHARS = 3_900;
+/** The most rows one SOSL search returns; an answer that reaches it may have left matches out. */
+const SOSL_LIMIT = 2_000;
+/** Extra searches allowed to split a batch of numbers whose answer reached SOSL_LIMIT. */
+const SOSL_SPLIT_BUDGET = 8;
 const SOQL_IN_CHUNK = 100;
 /** TotalRequests is a rolling 24 h window: capacity returns gradually, so probe hourly. */
 const QUOTA_PROBE_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Not-found lookups are kept briefly: a rep may create the contact while the call is on. */
 const NEGATIVE_TTL_CAP_MS = 60_000;
+/**
+ * A looked-up id the org refused (the Contact was merged or deleted, the
+ * User deactivated, within the cache's TTL): the entry is dropped and the
+ * call tried again soon, when the lookup runs afresh.
+ */
+const STALE_LOOKUP_RETRY_MS = 5_000;
 const JWT_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 const CONTACT_PHONE_FIELDS = ['Phone', 'MobilePhone', 'HomePhone', 'OtherPhone', 'AssistantPhone'] as const;
 const LEAD_PHONE_FIELDS = ['Phone', 'MobilePhone'] as const;
 
+/**
+ * Error codes worth retrying, whether a record answers them or the whole
+ * request does (Salesforce sends UNABLE_TO_LOCK_ROW at the top level with a
+ * 400 as well): the condition passes, the request itself was fine.
+ */
+const TRANSIENT_CODES = new Set(['UNABLE_TO_LOCK_ROW', 'SERVER_UNAVAILABLE', 'REQUEST_RUNNING_TOO_LONG', 'QUERY_TIMEOUT']);
 /** Per-record status codes worth retrying; everything else a record answers is a rejection. */
-const TRANSIENT_RECORD_CODES = new Set(['UNABLE_TO_LOCK_ROW', 'REQUEST_LIMIT_EXCEEDED', 'SERVER_UNAVAILABLE']);
+const TRANSIENT_RECORD_CODES = new Set([...TRANSIENT_CODES, 'REQUEST_LIMIT_EXCEEDED']);
+/**
+ * Whole-request rejections that concern every record of the request alike:
+ * the object or the External ID field is missing or not visible, the API is
+ * off. No record is to blame, so nothing is bisected.
+ */
+const SHARED_REQUEST_CODES = new Set([
+  'NOT_FOUND',
+  'INVALID_TYPE',
+  'EXCEEDED_ID_LIMIT',
+  'API_DISABLED_FOR_ORG',
+  'FUNCTIONALITY_NOT_ENABLED',
+  'METHOD_NOT_ALLOWED',
+]);
 
 interface SfResponse {
   status: number;
@@ -58,6 +94,8 @@ interface PhoneHit {
   id: string | null;
   object?: 'Contact' | 'Lead';
   candidates: number;
+  /** False when the search answer was cut at SOSL_LIMIT: not cached, looked up again next time. */
+  complete?: boolean;
 }
 
 interface IdHit {
@@ -75,7 +113,13 @@ interface Prepared {
 
 type Outcome =
   | { ok: true; id: string; created: boolean; result: JsonValue }
-  | { ok: false; error: SyncError; result?: JsonValue };
+  | {
+      ok: false;
+      error: SyncError;
+      result?: JsonValue;
+      /** The fields the org named in its error (statusCode errors carry `fields`). */
+      fields: string[];
+    };
 
 export interface SalesforceTargetOptions {
   clock?: Clock;
@@ -148,7 +192,7 @@ export class SalesforceTarget implements CrmTarget {
     }
     this.mode = mode;
     this.clock = options.clock ?? systemClock;
-    this.version = config.SALESFORCE_API_VERSION || API_VERSION_DEFAULT;
+    this.version = config.SALESFORCE_API_VERSION || SALESFORCE_API_VERSION_DEFAULT;
     this.externalIdField = config.SALESFORCE_EXTERNAL_ID_FIELD;
     this.timeoutMs = config.CRM_TIMEOUT_MS;
     this.region = regionOf(config.DEFAULT_PHONE_REGION);
@@ -189,12 +233,10 @@ export class SalesforceTarget implements CrmTarget {
         : {}),
     });
 
-    const lookupCache = <V>() => new TtlCache<V>(this.clock);
-    const ttlFor = (hit: { id: string | null }) => (hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs);
     this.phones = new BatchLoader<PhoneHit>({
       crm: 'Salesforce',
-      cache: lookupCache<PhoneHit>(),
-      ttlMs: ttlFor,
+      cache: new TtlCache<PhoneHit>(this.clock),
+      ttlMs: (hit) => this.lookupTtl(hit),
       maxKeysPerFetch: 400,
       ready: (deadline) => this.pacer.ready(deadline),
       fetch: (keys, deadline) => this.searchPhones(keys, deadline),
@@ -202,8 +244,8 @@ export class SalesforceTarget implements CrmTarget {
     });
     this.users = new BatchLoader<IdHit>({
       crm: 'Salesforce',
-      cache: lookupCache<IdHit>(),
-      ttlMs: ttlFor,
+      cache: new TtlCache<IdHit>(this.clock),
+      ttlMs: (hit) => this.lookupTtl(hit),
       maxKeysPerFetch: 400,
       ready: (deadline) => this.pacer.ready(deadline),
       fetch: (keys, deadline) => this.queryIds('User', 'Email', keys, deadline, 'AND IsActive = true'),
@@ -256,7 +298,7 @@ export class SalesforceTarget implements CrmTarget {
     // fields on the update; send those records again without them.
     const retry = prepared.filter((p) => {
       const outcome = outcomes.get(p);
-      return outcome !== undefined && !outcome.ok && !p.omitCreateOnly && refusedCreateOnly(outcome.error, p.record);
+      return outcome !== undefined && refusedCreateOnly(outcome, p);
     });
     if (retry.length > 0) {
       const again = retry.map((p) =>
@@ -272,6 +314,10 @@ export class SalesforceTarget implements CrmTarget {
           prepared[prepared.indexOf(p)] = replacement;
         }
       });
+    }
+    for (const p of prepared) {
+      const outcome = outcomes.get(p);
+      if (outcome !== undefined && !outcome.ok) outcomes.set(p, this.unlessStaleLookup(p, outcome));
     }
 
     const byItem = groupByItem(prepared);
@@ -336,10 +382,49 @@ export class SalesforceTarget implements CrmTarget {
     };
   }
 
+  /**
+   * The org refused an id one of our lookups produced (INVALID_CROSS_REFERENCE_KEY
+   * on WhoId/OwnerId/WhatId): the cached match went stale within its TTL (a
+   * Contact merged or deleted, a User deactivated). The entry is dropped and
+   * the call retried soon, when the lookup runs afresh, rather than failed
+   * for good. An id the mapping gave (`by: id`) is not ours to doubt.
+   */
+  private unlessStaleLookup(p: Prepared, outcome: Extract<Outcome, { ok: false }>): Outcome {
+    if (outcome.error.crmCode !== 'INVALID_CROSS_REFERENCE_KEY') return outcome;
+    const stale = Object.entries(p.record.lookups).filter(([field, lookup]) => {
+      const value = p.payload[field];
+      if (lookup.by === 'id' || p.unresolved.includes(field) || typeof value !== 'string') return false;
+      return outcome.fields.includes(field) || outcome.error.message.includes(value);
+    });
+    if (stale.length === 0) return outcome;
+    for (const [, lookup] of stale) this.forgetLookup(lookup);
+    const fields = stale.map(([field]) => field).join(', ');
+    return {
+      ...outcome,
+      error: new SyncError('transient', `${outcome.error.message}; ${fields} came from a cached lookup that is no longer valid, looked up again on the next attempt`, {
+        retryAt: new Date(this.clock.now() + STALE_LOOKUP_RETRY_MS),
+        httpStatus: outcome.error.httpStatus,
+        crmCode: outcome.error.crmCode,
+        crmResponse: outcome.error.crmResponse,
+      }),
+    };
+  }
+
+  private forgetLookup(lookup: LookupRequest): void {
+    if (lookup.by === 'phone') this.phones.forget(lookup.value);
+    else if (lookup.by === 'email') this.users.forget(lookup.value.trim().toLowerCase());
+    else if (lookup.by === 'field') this.fieldLoader(`${lookup.object}.${lookup.field}`).forget(lookup.value.toLowerCase());
+  }
+
+  private lookupTtl(hit: PhoneHit | IdHit): number {
+    if ('complete' in hit && hit.complete === false) return 0;
+    return hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs;
+  }
+
   // ---------------------------------------------------------------- writes
 
   private collectionPath(object: string): string {
-    return `/services/data/v${this.version}/composite/sobjects/${object}/${this.externalIdField}`;
+    return salesforceCollectionPath(this.version, object, this.externalIdField);
   }
 
   private async upsertAll(prepared: Prepared[], deadline: Deadline): Promise<Map<Prepared, Outcome>> {
@@ -354,7 +439,15 @@ export class SalesforceTarget implements CrmTarget {
       for (let i = 0; i < list.length; i += COLLECTION_LIMIT) chunks.push(list.slice(i, i + COLLECTION_LIMIT));
     }
     const outcomes = new Map<Prepared, Outcome>();
-    const answers = await Promise.all(chunks.map((chunk) => this.upsertChunk(chunk, deadline)));
+    const answers = await Promise.all(
+      chunks.map((chunk) =>
+        sendIsolating<Prepared, Outcome>(chunk, {
+          send: (records) => this.upsertRequest(records, deadline),
+          failed: (_, error) => ({ ok: false, error, result: error.crmResponse ?? null, fields: [] }),
+          maxExtraRequests: isolationBudget(chunk.length),
+        }),
+      ),
+    );
     chunks.forEach((chunk, i) => {
       chunk.forEach((p, j) => {
         const outcome = answers[i]?.[j];
@@ -366,14 +459,13 @@ export class SalesforceTarget implements CrmTarget {
 
   /**
    * One sObject Collections upsert (allOrNone false: each record succeeds or
-   * fails alone). A rejection of the whole request (400: a field the org does
-   * not have, a body it cannot parse) is usually caused by one call's mapping,
-   * so the chunk is split in halves until the culprit is alone and the other
-   * calls go through.
+   * fails alone). A rejection of the whole request is read for whom it
+   * concerns (see isolate.ts): a missing object or External ID field concerns
+   * every record; "No such column 'X'" the records that carry X.
    */
-  private async upsertChunk(chunk: Prepared[], deadline: Deadline): Promise<Outcome[]> {
+  private async upsertRequest(chunk: Prepared[], deadline: Deadline): Promise<BatchAttempt<Prepared, Outcome>> {
     const first = chunk[0];
-    if (first === undefined) return [];
+    if (first === undefined) return { accepted: true, outcomes: [] };
     const response = await this.call(
       'PATCH',
       this.collectionPath(first.record.object),
@@ -382,21 +474,33 @@ export class SalesforceTarget implements CrmTarget {
     );
     if (response.status === 200 && Array.isArray(response.body)) {
       const results: unknown[] = response.body;
-      return chunk.map((_, i) => this.recordOutcome(results[i]));
+      return { accepted: true, outcomes: chunk.map((_, i) => this.recordOutcome(results[i])) };
     }
-    const error = this.requestError(response);
-    if (chunk.length > 1) {
-      const middle = Math.ceil(chunk.length / 2);
-      const left = await this.upsertChunk(chunk.slice(0, middle), deadline);
-      const right = await this.upsertChunk(chunk.slice(middle), deadline);
-      return [...left, ...right];
+    return { accepted: false, ...this.rejection(response, chunk) };
+  }
+
+  private rejection(response: SfResponse, chunk: Prepared[]): { error: SyncError; culprits: ReadonlySet<Prepared> | undefined } {
+    const { code, message } = firstError(response.body);
+    const options = { httpStatus: response.status, crmCode: code, crmResponse: asJson(response.body) };
+    const text = `${code ?? `HTTP ${response.status}`}: ${message ?? 'request rejected'}`;
+    if (response.status === 404 || (code !== undefined && SHARED_REQUEST_CODES.has(code))) {
+      const hint =
+        response.status === 404
+          ? ` (is ${this.externalIdField} an External ID field on ${chunk[0]?.record.object ?? 'the object'}, visible to the integration user? See SALESFORCE_EXTERNAL_ID_FIELD)`
+          : '';
+      return { error: new SyncError('mapping', `${text}${hint}`, options), culprits: new Set(chunk) };
     }
-    return [{ ok: false, error, result: asJson(response.body) ?? null }];
+    const column = code === 'INVALID_FIELD' && message !== undefined ? /No such column '([^']+)'/i.exec(message)?.[1]?.toLowerCase() : undefined;
+    if (column !== undefined) {
+      const carriers = chunk.filter((p) => Object.keys(p.payload).some((name) => name.toLowerCase() === column));
+      if (carriers.length > 0) return { error: new SyncError('mapping', text, options), culprits: new Set(carriers) };
+    }
+    return { error: new SyncError('permanent', text, options), culprits: undefined };
   }
 
   private recordOutcome(result: unknown): Outcome {
     if (!isRecord(result)) {
-      return { ok: false, error: new SyncError('transient', 'Salesforce answered without a result for this record') };
+      return { ok: false, error: new SyncError('transient', 'Salesforce answered without a result for this record'), fields: [] };
     }
     const json = asJson(result) ?? null;
     const id = stringField(result, 'id');
@@ -415,6 +519,7 @@ export class SalesforceTarget implements CrmTarget {
     return {
       ok: false,
       result: json,
+      fields,
       error: new SyncError(kind, `${code}: ${message}${fields.length > 0 ? ` (${fields.join(', ')})` : ''}`, {
         httpStatus: 200,
         crmCode: code,
@@ -480,7 +585,7 @@ export class SalesforceTarget implements CrmTarget {
       loader = new BatchLoader<IdHit>({
         crm: 'Salesforce',
         cache: new TtlCache<IdHit>(this.clock),
-        ttlMs: (hit) => (hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs),
+        ttlMs: (hit) => this.lookupTtl(hit),
         maxKeysPerFetch: 400,
         ready: (deadline) => this.pacer.ready(deadline),
         fetch: (keys, deadline) => this.queryIds(object, field, keys, deadline, ''),
@@ -516,34 +621,58 @@ export class SalesforceTarget implements CrmTarget {
     if (current.length > 0) chunks.push(current);
 
     const out = new Map<string, PhoneHit>();
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        const terms = [...new Set(chunk.flatMap(searchDigits))].map((t) => `"${escapeSosl(t)}"`);
-        const sosl =
-          `FIND {${terms.join(' OR ')}} IN PHONE FIELDS RETURNING ` +
-          `Contact(Id, ${CONTACT_PHONE_FIELDS.join(', ')}), ` +
-          `Lead(Id, ${LEAD_PHONE_FIELDS.join(', ')} WHERE IsConverted = false) LIMIT 2000`;
-        const response = await this.call('GET', `/services/data/v${this.version}/search?q=${encodeURIComponent(sosl)}`, undefined, deadline);
-        if (response.status !== 200) throw this.requestError(response);
-        const found = isRecord(response.body) && Array.isArray(response.body['searchRecords']) ? response.body['searchRecords'] : [];
-        const candidates = found.flatMap((rec): Array<{ id: string; type: 'Contact' | 'Lead'; numbers: Set<string> }> => {
-          if (!isRecord(rec)) return [];
-          const type = stringField(rec['attributes'], 'type');
-          const id = stringField(rec, 'Id');
-          if (id === undefined || (type !== 'Contact' && type !== 'Lead')) return [];
-          const fields = type === 'Contact' ? CONTACT_PHONE_FIELDS : LEAD_PHONE_FIELDS;
-          const numbers = new Set(fields.map((f) => toE164(stringField(rec, f), this.region)).filter((n) => n !== undefined));
-          return [{ id, type, numbers }];
-        });
-        for (const key of chunk) {
-          const matches = candidates.filter((c) => c.numbers.has(key));
-          const contacts = matches.filter((c) => c.type === 'Contact');
-          const pool = contacts.length > 0 ? contacts : matches;
-          out.set(key, this.pick(pool.map((c) => ({ id: c.id, object: c.type }))));
-        }
-      }),
-    );
+    const splits = { left: SOSL_SPLIT_BUDGET };
+    await Promise.all(chunks.map((chunk) => this.searchPhoneChunk(chunk, deadline, splits, out)));
     return out;
+  }
+
+  /**
+   * One SOSL search. An answer that reaches SOSL_LIMIT rows may have left
+   * out the very record a number needs (popular digits, look-alikes abroad),
+   * so the numbers are split and searched again; a number still cut off
+   * when it is alone or the split budget is spent is answered "not linked"
+   * and not cached, rather than cached as "not found".
+   */
+  private async searchPhoneChunk(chunk: string[], deadline: Deadline, splits: { left: number }, out: Map<string, PhoneHit>): Promise<void> {
+    const terms = [...new Set(chunk.flatMap(searchDigits))].map((t) => `"${escapeSosl(t)}"`);
+    const sosl =
+      `FIND {${terms.join(' OR ')}} IN PHONE FIELDS RETURNING ` +
+      `Contact(Id, ${CONTACT_PHONE_FIELDS.join(', ')}), ` +
+      `Lead(Id, ${LEAD_PHONE_FIELDS.join(', ')} WHERE IsConverted = false) LIMIT ${SOSL_LIMIT}`;
+    const response = await this.call('GET', `/services/data/v${this.version}/search?q=${encodeURIComponent(sosl)}`, undefined, deadline);
+    if (response.status !== 200) throw this.requestError(response);
+    const found = isRecord(response.body) && Array.isArray(response.body['searchRecords']) ? response.body['searchRecords'] : [];
+    const truncated = found.length >= SOSL_LIMIT;
+    if (truncated && chunk.length > 1 && splits.left >= 2) {
+      splits.left -= 2;
+      const middle = Math.ceil(chunk.length / 2);
+      await Promise.all([
+        this.searchPhoneChunk(chunk.slice(0, middle), deadline, splits, out),
+        this.searchPhoneChunk(chunk.slice(middle), deadline, splits, out),
+      ]);
+      return;
+    }
+    if (truncated) this.logger.warn({ numbers: chunk.length, rows: found.length }, 'Salesforce phone search reached its row limit; those numbers are left unlinked this time');
+    const candidates = found.flatMap((rec): Array<{ id: string; type: 'Contact' | 'Lead'; numbers: Set<string> }> => {
+      if (!isRecord(rec)) return [];
+      const type = stringField(rec['attributes'], 'type');
+      const id = stringField(rec, 'Id');
+      if (id === undefined || (type !== 'Contact' && type !== 'Lead')) return [];
+      const fields = type === 'Contact' ? CONTACT_PHONE_FIELDS : LEAD_PHONE_FIELDS;
+      const numbers = new Set(fields.map((f) => toE164(stringField(rec, f), this.region)).filter((n) => n !== undefined));
+      return [{ id, type, numbers }];
+    });
+    for (const key of chunk) {
+      if (truncated) {
+        // Matches may be missing: neither a link nor "not found" can be trusted.
+        out.set(key, { id: null, candidates: 0, complete: false });
+        continue;
+      }
+      const matches = candidates.filter((c) => c.numbers.has(key));
+      const contacts = matches.filter((c) => c.type === 'Contact');
+      const pool = contacts.length > 0 ? contacts : matches;
+      out.set(key, this.pick(pool.map((c) => ({ id: c.id, object: c.type }))));
+    }
   }
 
   private pick(pool: Array<{ id: string; object: 'Contact' | 'Lead' }>): PhoneHit {
@@ -731,7 +860,7 @@ export class SalesforceTarget implements CrmTarget {
       }
       throw this.pauseForQuota(`REQUEST_LIMIT_EXCEEDED: ${message ?? 'TotalRequests Limit exceeded.'}`, status, crmResponse);
     }
-    if (status === 429 || status === 408 || status >= 500) {
+    if (status === 429 || status === 408 || status >= 500 || (code !== undefined && TRANSIENT_CODES.has(code))) {
       if (retryAfter !== undefined) this.pacer.block(retryAfter, `HTTP ${status} Retry-After`);
       throw new SyncError('transient', `Salesforce answered HTTP ${status}${code !== undefined ? ` ${code}` : ''}${message !== undefined ? `: ${message}` : ''}`, {
         httpStatus: status,
@@ -762,17 +891,6 @@ export class SalesforceTarget implements CrmTarget {
 
 // ------------------------------------------------------------------ helpers
 
-/** The exact record element sent to sObject Collections for one CrmRecord. */
-export function buildSalesforceRecord(
-  record: CrmRecord,
-  externalIdField: string,
-  lookups: Record<string, string>,
-  omitCreateOnly: boolean,
-): Record<string, CrmFieldValue | { type: string }> {
-  const fields = copyFields(record.fields, new Set(omitCreateOnly ? record.createOnly : []));
-  return { attributes: { type: record.object }, ...fields, ...lookups, [externalIdField]: record.externalId };
-}
-
 function lookupValues(p: Prepared): Record<string, string> {
   const values: Record<string, string> = {};
   for (const field of Object.keys(p.record.lookups)) {
@@ -782,16 +900,19 @@ function lookupValues(p: Prepared): Record<string, string> {
   return values;
 }
 
-export function salesforceRecordProblem(record: CrmRecord): string | undefined {
-  if (!API_NAME.test(record.object)) return `"${record.object}" is not a Salesforce object name`;
-  if (record.externalId === '') return 'the record has no external id';
-  const bad = Object.keys(record.fields).find((name) => !API_NAME.test(name));
-  return bad === undefined ? undefined : `"${bad}" is not a Salesforce field name`;
-}
-
-function refusedCreateOnly(error: SyncError, record: CrmRecord): boolean {
-  if (error.crmCode !== 'INVALID_FIELD_FOR_INSERT_UPDATE') return false;
-  return record.createOnly.some((field) => field in record.fields && error.message.includes(field));
+/**
+ * Whether the org refused a create-only field of a record we sent as new
+ * (INVALID_FIELD_FOR_INSERT_UPDATE on an update). The fields come from the
+ * error's own `fields` list (its message only as a fallback); only fields
+ * known to be create-only are dropped on the resend: a field the integration
+ * user may not edit at all must keep failing with the org's message, not
+ * silently disappear from every Task.
+ */
+function refusedCreateOnly(outcome: Outcome, p: Prepared): boolean {
+  if (outcome.ok || p.omitCreateOnly || outcome.error.crmCode !== 'INVALID_FIELD_FOR_INSERT_UPDATE') return false;
+  const createOnly = salesforceCreateOnly(p.record).filter((field) => field in p.payload);
+  const named = outcome.fields.length > 0 ? outcome.fields : createOnly.filter((field) => outcome.error.message.includes(field));
+  return named.some((field) => createOnly.includes(field));
 }
 
 function firstError(body: unknown): { code: string | undefined; message: string | undefined } {

@@ -40,6 +40,7 @@ export interface FakeResponse {
  *  - row-lock: Salesforce upserts answer 200 with UNABLE_TO_LOCK_ROW for every record, nothing applied
  *  - late: the request is applied, then answered after `delayMs` (a client timeout sees nothing)
  *  - network: the connection is dropped without an answer
+ *  - answer: this exact answer, nothing applied (an error the CRM sends rarely, in its shape)
  */
 export type Fault =
   | { type: 'unavailable' }
@@ -49,7 +50,8 @@ export type Fault =
   | { type: 'concurrent-limit' }
   | { type: 'row-lock' }
   | { type: 'late'; delayMs: number }
-  | { type: 'network' };
+  | { type: 'network' }
+  | { type: 'answer'; status: number; body: unknown; headers?: Record<string, string> };
 
 interface ArmedFault<Kind extends string> {
   remaining: number;
@@ -228,6 +230,7 @@ export abstract class FakeCrm<Kind extends string> {
       return response;
     }
     if (fault.type === 'network') return NETWORK_ERROR;
+    if (fault.type === 'answer') return json(fault.status, fault.body, fault.headers ?? {});
     if (fault.type === 'late') {
       const response = await this.route(req, kind);
       applied();

@@ -30,6 +30,8 @@ export interface SObject {
 }
 
 interface FieldDef {
+  /** The JSON type the API deserializes the value into; a value of another type fails the whole request. */
+  type?: 'int' | 'boolean';
   createable?: boolean;
   updateable?: boolean;
   picklist?: readonly string[];
@@ -45,7 +47,7 @@ const TASK_FIELDS: Record<string, FieldDef> = {
   Priority: { picklist: ['High', 'Normal', 'Low'] },
   Type: {},
   CallType: { picklist: ['Internal', 'Inbound', 'Outbound'], label: 'Call Type' },
-  CallDurationInSeconds: {},
+  CallDurationInSeconds: { type: 'int' },
   CallDisposition: {},
   CallObject: {},
   TaskSubtype: { picklist: ['Task', 'Email', 'ListEmail', 'Cadence', 'Call', 'LinkedIn'], updateable: false, label: 'Task Subtype' },
@@ -53,7 +55,7 @@ const TASK_FIELDS: Record<string, FieldDef> = {
   WhatId: { references: ['Account', 'Opportunity', 'Case'], label: 'Related To ID' },
   OwnerId: { references: ['User'], label: 'Assigned To ID' },
   ReminderDateTime: {},
-  IsReminderSet: {},
+  IsReminderSet: { type: 'boolean' },
   Id: { createable: false, updateable: false },
   CreatedDate: { createable: false, updateable: false },
   LastModifiedDate: { createable: false, updateable: false },
@@ -142,6 +144,18 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
 
   addAccount(fields: Record<string, SObjectValue>): string {
     return this.insert('Account', { Name: 'Account', ...fields });
+  }
+
+  /** Changes fields of a record, as a user editing it in Salesforce would. */
+  update(object: string, id: string, fields: Record<string, SObjectValue>): void {
+    const row = this.table(object).get(id);
+    if (row === undefined) throw new Error(`no ${object} ${id}`);
+    this.put(object, { ...row, ...fields, Id: id, LastModifiedDate: new Date().toISOString() });
+  }
+
+  /** Deletes a record (a Contact merged away, a User removed): references to it are refused from now on. */
+  remove(object: string, id: string): void {
+    this.table(object).delete(id);
   }
 
   addCustomField(field: string): void {
@@ -279,6 +293,7 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
       case 'unavailable':
       case 'late':
       case 'network':
+      case 'answer':
         return json(503, [{ message: 'Server temporarily unavailable', errorCode: 'SERVER_UNAVAILABLE' }]);
     }
   }
@@ -434,8 +449,10 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
     const returning = /RETURNING\s+(.*?)(?:\s+LIMIT\s+(\d+))?\s*$/is.exec(rest);
     const limit = returning?.[2] === undefined ? 2000 : Math.min(2000, Number(returning[2]));
     const specs = [...(returning?.[1] ?? '').matchAll(/(\w+)\s*\(([^)]*)\)/g)];
+    // LIMIT caps the answer as a whole, over every object RETURNING names.
     const out: Array<Record<string, unknown>> = [];
     for (const spec of specs) {
+      if (out.length >= limit) break;
       const object = spec[1] ?? '';
       const inner = spec[2] ?? '';
       const [fieldList = '', where] = inner.split(/\s+WHERE\s+/i);
@@ -490,13 +507,26 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
     }
     const fieldProblem = this.checkExternalIdField(type, field);
     if (fieldProblem !== undefined) return fieldProblem;
-    // An unknown field fails the request as a whole: the body cannot be read.
+    // An unknown field, or a value the field's type cannot hold, fails the
+    // request as a whole: the body cannot be deserialized.
+    const text = JSON.stringify(body);
     for (const record of records) {
       if (!isObject(record)) return json(400, [{ message: 'Json Deserialization failed', errorCode: 'JSON_PARSER_ERROR' }]);
-      for (const name of Object.keys(record)) {
+      for (const [name, value] of Object.entries(record)) {
         if (name === 'attributes') continue;
         if (!this.knownField(type, name)) {
           return json(400, [{ message: `No such column '${name}' on sobject of type ${type}`, errorCode: 'INVALID_FIELD' }]);
+        }
+        const expected = type === 'Task' ? TASK_FIELDS[name]?.type : undefined;
+        const fits = expected === undefined || value === null || (expected === 'int' ? Number.isInteger(value) : typeof value === 'boolean');
+        if (!fits) {
+          const column = text.indexOf(`"${name}":${JSON.stringify(value)}`) + name.length + 4;
+          return json(400, [
+            {
+              message: `Cannot deserialize instance of ${expected} from VALUE_STRING value ${String(value)} or request may be missing a required field at [line:1, column:${column}]`,
+              errorCode: 'JSON_PARSER_ERROR',
+            },
+          ]);
         }
       }
     }
