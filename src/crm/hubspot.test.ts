@@ -5,7 +5,7 @@ import { testConfig } from '../config';
 import { createLogger } from '../log';
 import type { CrmRecord, LookupRequest } from '../mapping/types';
 import { ManualClock } from './clock';
-import { HubSpotTarget } from './hubspot';
+import { HubSpotTarget, SEARCH_LAG_MS } from './hubspot';
 import type { SentPayload } from './sent';
 import { SyncError, type WriteItem, type WriteResult } from './types';
 
@@ -145,26 +145,16 @@ describe('HubSpotTarget writes (unique id property)', () => {
       item(4, [call('w:4')]),
     ]);
     expect(failed(results[2]).error).toMatchObject({
-      kind: 'permanent',
+      kind: 'mapping',
+      retryable: false,
       httpStatus: 400,
       crmCode: 'VALIDATION_ERROR',
       message: 'VALIDATION_ERROR: Property "hs_call_disposition_text" does not exist',
     });
     for (const i of [0, 1, 3]) ok(results[i]);
     expect(fake.records('calls')).toHaveLength(3);
-  });
-
-  it('says so clearly when the id property is not unique in the portal', async () => {
-    const portal = new FakeHubSpot({ customProperties: { calls: ['call_sync_id'] }, uniqueProperties: {} });
-    server.use(...portal.handlers());
-    const hs = target();
-    const created = ok((await hs.write([item(1, [call('n:1')])]))[0]);
-    const results = await hs.write([item(1, [call('n:1')], created.ids)]);
-    expect(failed(results[0]).error).toMatchObject({
-      kind: 'permanent',
-      httpStatus: 400,
-      message: 'VALIDATION_ERROR: Property call_sync_id is not a unique identifier property for calls',
-    });
+    // The refusal named the property: the others were upserted at once, nothing bisected.
+    expect(fake.counters()).toEqual({ property: 1, create: 1, upsert: 1 });
   });
 
   it('writes the follow-up task with its own id and the same contact', async () => {
@@ -204,13 +194,16 @@ describe('HubSpotTarget writes (unique id property)', () => {
 describe('HubSpotTarget without a unique property (search before create)', () => {
   let portal: FakeHubSpot;
   beforeEach(() => {
-    portal = new FakeHubSpot({ customProperties: { calls: ['call_sync_id'], tasks: ['call_sync_id'] }, uniqueProperties: {} });
+    // HubSpot's search sees a new record only a moment after it was created.
+    portal = new FakeHubSpot({ customProperties: { calls: ['call_sync_id'], tasks: ['call_sync_id'] }, uniqueProperties: {}, searchIndexDelayMs: 300 });
     server.use(...portal.handlers());
   });
 
-  it('creates with the contact association inline, updates by known id, never duplicates a retried create', async () => {
+  const realWait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('reads the property, finds it not unique, and creates with the association inline, then updates by known id', async () => {
     const contact = portal.addContact({ phone: '(555) 765-4321' });
-    const hs = target({ HUBSPOT_ID_PROPERTY_UNIQUE: 'false', CRM_TIMEOUT_MS: '150' });
+    const hs = target(); // HUBSPOT_ID_PROPERTY_UNIQUE left at its default: the portal decides
 
     const created = ok((await hs.write([item(1, [call('s:1', {}, contactBy('+15557654321'))])]))[0]);
     expect(created.created).toBe(true);
@@ -223,22 +216,193 @@ describe('HubSpotTarget without a unique property (search before create)', () =>
 
     const updated = ok((await hs.write([item(1, [call('s:1', { hs_call_body: 'known id' })], { 's:1': id })]))[0]);
     expect(updated).toMatchObject({ created: false, ids: { 's:1': id } });
+    expect(portal.find('calls', 'call_sync_id', 's:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'known id' }) })]);
+    expect(portal.requests('property')).toBe(1); // read once, cached
+    expect(portal.requests('upsert')).toBe(0);
+  });
 
+  it('never duplicates a create that timed out after HubSpot applied it, though search lags', async () => {
+    const clock = new ManualClock();
+    const hs = target({ CRM_TIMEOUT_MS: '150' }, clock);
     portal.failNext(1, { type: 'late', delayMs: 300 }, 'create');
-    expect(await rejection(hs.write([item(2, [call('s:2', { hs_call_body: 'v1' })])]))).toMatchObject({ crmCode: 'TIMEOUT' });
+    const timeout = await rejection(hs.write([item(2, [call('s:2', { hs_call_body: 'v1' })])]));
+    expect(timeout).toMatchObject({ kind: 'transient', crmCode: 'TIMEOUT' });
+    // Past the search lag: the worker neither retries it in process nor reschedules it sooner.
+    expect(timeout.retryAt?.getTime()).toBe(clock.now() + SEARCH_LAG_MS);
+    expect(portal.find('calls', 'call_sync_id', 's:2')).toHaveLength(1); // HubSpot did create it
+
+    // A retry inside the lag (another path, a short backoff) is held, not searched and created again.
+    const requests = portal.requests();
+    const [held] = await hs.write([item(2, [call('s:2', { hs_call_body: 'v2' })])]);
+    expect(failed(held).error).toMatchObject({ kind: 'transient', crmCode: 'CREATE_IN_DOUBT', retryAt: new Date(clock.now() + SEARCH_LAG_MS) });
+    expect(portal.requests()).toBe(requests);
+
+    await realWait(350); // the fake's index catches up (HubSpot: seconds)
+    clock.advance(SEARCH_LAG_MS);
     const retried = ok((await hs.write([item(2, [call('s:2', { hs_call_body: 'v2' })])]))[0]);
     expect(retried.created).toBe(false);
     expect(portal.find('calls', 'call_sync_id', 's:2')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'v2' }) })]);
-    expect(portal.find('calls', 'call_sync_id', 's:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'known id' }) })]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+
+  it('holds a call whose create answered 5xx until the search lag has passed', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    portal.failNext(1, { type: 'unavailable' }, 'create');
+    const error = await rejection(hs.write([item(3, [call('s:3')])]));
+    expect(error).toMatchObject({ kind: 'transient', httpStatus: 503 });
+    expect(error.retryAt?.getTime()).toBe(clock.now() + SEARCH_LAG_MS);
+    // A 429 is refused before anything is applied: no wait beyond its own.
+    portal.failNext(1, { type: 'rate-limit', retryAfterSeconds: 1 }, 'create');
+    clock.advance(SEARCH_LAG_MS);
+    const limited = await rejection(hs.write([item(4, [call('s:4')])]));
+    expect(limited).toMatchObject({ kind: 'transient', httpStatus: 429 });
+    clock.advance(1_000);
+    ok((await hs.write([item(4, [call('s:4')])]))[0]);
+  });
+
+  it('remembers the ids it created when the write failed afterwards, so the retry updates them instead of creating again', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    const followup: CrmRecord = {
+      kind: 'followup',
+      object: 'tasks',
+      externalId: 's:5:callback',
+      fields: { hs_timestamp: '2025-01-16T09:00:00.000Z', hs_task_subject: 'Call back' },
+      createOnly: [],
+      lookups: {},
+    };
+    // Calls and tasks go in two creates: the calls one fails, the tasks one goes through.
+    portal.failNext(1, { type: 'unavailable' }, 'create');
+    const error = await rejection(hs.write([item(5, [call('s:5'), followup])]));
+    expect(error).toMatchObject({ kind: 'transient', httpStatus: 503 });
+    expect(error.retryAt?.getTime()).toBe(clock.now() + SEARCH_LAG_MS);
+    expect(portal.records('tasks')).toHaveLength(1);
+
+    clock.advance(SEARCH_LAG_MS); // HubSpot's index still lags (300 ms of real time have not passed)
+    const again = ok((await hs.write([item(5, [call('s:5'), followup])]))[0]);
+    expect(portal.records('tasks')).toHaveLength(1);
+    expect(portal.records('calls')).toHaveLength(1);
+    expect(again.ids['s:5:callback']).toBe(portal.records('tasks')[0]?.id);
+  });
+
+  it('uses search mode when told to, even with a unique property', async () => {
+    const unique = new FakeHubSpot();
+    server.use(...unique.handlers());
+    const hs = target({ HUBSPOT_ID_PROPERTY_UNIQUE: 'false' });
+    const created = ok((await hs.write([item(1, [call('f:1')])]))[0]);
+    ok((await hs.write([item(1, [call('f:1', { hs_call_body: 'again' })], created.ids)]))[0]);
+    expect(unique.counters()).toEqual({ property: 1, search: 1, create: 1, update: 1 });
   });
 
   it('without any id property, keeps the call key in hs_call_external_id and finds it there', async () => {
     const hs = target({ HUBSPOT_ID_PROPERTY: '' });
     ok((await hs.write([item(1, [call('e:1', { hs_call_body: 'first' })])]))[0]);
-    const again = ok((await hs.write([item(1, [call('e:1', { hs_call_body: 'second' })])]))[0]);
+    await realWait(350);
+    const fresh = target({ HUBSPOT_ID_PROPERTY: '' }); // another worker process: no memory of the create
+    const again = ok((await fresh.write([item(1, [call('e:1', { hs_call_body: 'second' })])]))[0]);
     expect(again.created).toBe(false);
     expect(portal.find('calls', 'hs_call_external_id', 'e:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'second' }) })]);
+    expect(portal.requests('property')).toBe(0);
+  });
+
+  it('isolates the call whose id HubSpot no longer has (404 context.ids) and updates the others', async () => {
+    const hs = target();
+    const written = (await hs.write([item(1, [call('u:1')]), item(2, [call('u:2')]), item(3, [call('u:3')])])).map((r) => ok(r));
+    portal.resetCounters();
+    const results = await hs.write([
+      item(1, [call('u:1', { hs_call_body: 'x' })], written[0]?.ids),
+      item(2, [call('u:2', { hs_call_body: 'x' })], { 'u:2': '999999' }),
+      item(3, [call('u:3', { hs_call_body: 'x' })], written[2]?.ids),
+    ]);
+    expect(failed(results[1]).error).toMatchObject({ kind: 'permanent', httpStatus: 404, crmCode: 'OBJECT_NOT_FOUND' });
+    ok(results[0]);
+    ok(results[2]);
+    expect(portal.counters()).toEqual({ update: 2 });
+  });
+});
+
+describe('HubSpotTarget id property checks', () => {
+  it('fails calls with a clear configuration error when the property is missing, writes nothing, and picks it up once created', async () => {
+    const portal = new FakeHubSpot({ customProperties: { calls: [] }, uniqueProperties: {} });
+    server.use(...portal.handlers());
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    const results = await hs.write([item(1, [call('p:1')]), item(2, [call('p:2')])]);
+    for (const result of results) {
+      expect(failed(result).error).toMatchObject({ kind: 'permanent', retryable: false, httpStatus: 404, crmCode: 'ID_PROPERTY_MISSING' });
+    }
+    const message = failed(results[0]).error.message;
+    expect(message).toContain('HubSpot calls have no property "call_sync_id" (HUBSPOT_ID_PROPERTY)');
+    expect(message).toContain('"hasUniqueValue": true');
+    expect(portal.counters()).toEqual({ property: 1 });
+    expect(portal.records('calls')).toHaveLength(0);
+
+    portal.defineProperty('calls', 'call_sync_id', { unique: true });
+    clock.advance(61_000);
+    ok((await hs.write([item(1, [call('p:1')])]))[0]);
+    expect(portal.find('calls', 'call_sync_id', 'p:1')).toHaveLength(1);
+  });
+
+  it('switches to search mode when the property stops being unique', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    const created = ok((await hs.write([item(1, [call('c:1')])]))[0]);
+    fake.defineProperty('calls', 'call_sync_id', { unique: false });
+    const [refused] = await hs.write([item(1, [call('c:1', { hs_call_body: 'v2' })], created.ids)]);
+    expect(failed(refused).error).toMatchObject({ kind: 'mapping', httpStatus: 400 });
+    expect(failed(refused).error.message).toMatch(/^VALIDATION_ERROR: Unable to perform update\/upsert by non-unique 0-48 property call_sync_id/);
+    const updated = ok((await hs.write([item(1, [call('c:1', { hs_call_body: 'v2' })], created.ids)]))[0]);
+    expect((updated.sent as unknown as SentPayload).records[0]?.operation).toBe('update');
+    expect(fake.requests('property')).toBe(2);
+    expect(fake.find('calls', 'call_sync_id', 'c:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'v2' }) })]);
+  });
+});
+
+describe('HubSpotTarget whole-batch refusals (no bisection storm)', () => {
+  it('fails 100 new calls carrying a property the portal lacks in one create, with HubSpot\'s message', async () => {
+    const hs = target();
+    const results = await hs.write(Array.from({ length: 100 }, (_, i) => item(i, [call(`nx:${i}`, { hs_call_mood: 'happy' })])));
+    for (const result of results) {
+      expect(failed(result).error).toMatchObject({ kind: 'mapping', retryable: false, crmCode: 'VALIDATION_ERROR', message: 'VALIDATION_ERROR: Property "hs_call_mood" does not exist' });
+    }
+    expect(fake.counters()).toEqual({ property: 1, create: 1 });
+  });
+
+  it('fails 100 known calls carrying a property the portal lacks in one upsert', async () => {
+    const hs = target();
+    const written = (await hs.write(Array.from({ length: 100 }, (_, i) => item(i, [call(`nu:${i}`)])))).map((r) => ok(r));
+    fake.resetCounters();
+    const results = await hs.write(Array.from({ length: 100 }, (_, i) => item(i, [call(`nu:${i}`, { hs_call_mood: 'happy' })], written[i]?.ids)));
+    for (const result of results) {
+      expect(failed(result).error).toMatchObject({ kind: 'mapping', httpStatus: 400, crmCode: 'VALIDATION_ERROR' });
+    }
+    expect(fake.counters()).toEqual({ upsert: 1 });
+  });
+
+  it('isolates a known call with a bad value in one more upsert: HubSpot quotes the value', async () => {
+    const hs = target();
+    const written = (await hs.write(Array.from({ length: 20 }, (_, i) => item(i, [call(`bv:${i}`)])))).map((r) => ok(r));
+    fake.resetCounters();
+    const results = await hs.write(
+      Array.from({ length: 20 }, (_, i) => item(i, [call(`bv:${i}`, i === 7 ? { hs_call_status: 'EXPLODED' } : { hs_call_body: 'wrap-up' })], written[i]?.ids)),
+    );
+    expect(failed(results[7]).error).toMatchObject({ kind: 'permanent', httpStatus: 400 });
+    expect(failed(results[7]).error.message).toContain('EXPLODED was not one of the allowed options');
+    results.forEach((r, i) => {
+      if (i !== 7) ok(r);
+    });
+    expect(fake.counters()).toEqual({ upsert: 2 });
+    expect(fake.records('calls').filter((c) => c.properties['hs_call_body'] === 'wrap-up')).toHaveLength(19);
+  });
+
+  it('writes 101 new calls as two creates of at most 100, one call each', async () => {
+    const hs = target();
+    const results = await hs.write(Array.from({ length: 101 }, (_, i) => item(i, [call(`ch:${i}`)])));
+    results.forEach((r) => expect(ok(r).created).toBe(true));
+    expect(fake.requests('create')).toBe(2);
+    const calls = fake.records('calls');
+    expect(calls).toHaveLength(101);
+    expect(new Set(calls.map((c) => c.properties['call_sync_id'])).size).toBe(101);
   });
 });
 
@@ -271,13 +435,14 @@ describe('HubSpotTarget rate limits and quota', () => {
     const clock = new ManualClock();
     fake.tenSecondLimit = 5;
     const hs = target({}, clock);
-    for (let i = 0; i < 4; i += 1) ok((await hs.write([item(i, [call(`b:${i}`)])]))[0]);
+    // The id property's definition, then three creates: four of the five.
+    for (let i = 0; i < 3; i += 1) ok((await hs.write([item(i, [call(`b:${i}`)])]))[0]);
     const held = await rejection(hs.write([item(9, [call('b:9')])]));
     expect(held).toMatchObject({ kind: 'transient', crmCode: 'PACED' });
     expect(fake.requests()).toBe(4);
     clock.advance((held.retryAt?.getTime() ?? 0) - clock.now());
     ok((await hs.write([item(9, [call('b:9')])]))[0]);
-    expect(fake.records('calls')).toHaveLength(5);
+    expect(fake.records('calls')).toHaveLength(4);
   });
 
   it('pauses on the daily limit (policyName DAILY): pausedUntil set, no calls until it passes', async () => {
@@ -303,11 +468,11 @@ describe('HubSpotTarget rate limits and quota', () => {
 
   it('pauses as soon as X-HubSpot-RateLimit-Daily-Remaining reaches 0', async () => {
     const hs = target({}, new ManualClock());
-    fake.dailyLimit = 1;
+    fake.dailyLimit = 2;
     ok((await hs.write([item(1, [call('d:1')])]))[0]);
     expect(hs.pausedUntil()).toBeDefined();
     expect(await rejection(hs.write([item(2, [call('d:2')])]))).toMatchObject({ kind: 'quota' });
-    expect(fake.requests()).toBe(1);
+    expect(fake.requests()).toBe(2); // the id property's definition, then the create
   });
 });
 
@@ -365,7 +530,7 @@ describe('HubSpotTarget lookups', () => {
     );
     const first = (await hs.write(batch)).map((r) => ok(r));
     // New calls are created with their contact associations inline.
-    expect(fake.counters()).toEqual({ search: 1, owners: 1, create: 1 });
+    expect(fake.counters()).toEqual({ property: 1, search: 1, owners: 1, create: 1 });
     expect(fake.records('calls').filter((c) => owners.includes(c.properties['hubspot_owner_id'] ?? ''))).toHaveLength(100);
     expect(fake.associationsOf('calls', first[0]?.ids['bulk:0'] ?? '', 'contacts')).toHaveLength(1);
 
@@ -398,14 +563,95 @@ describe('HubSpotTarget lookups', () => {
     });
   });
 
-  it('keeps under HubSpot search limits: 3,000 characters a body, 5 searches a second', async () => {
-    fake.searchPerSecond = 5;
-    const numbers = Array.from({ length: 250 }, (_, i) => `+4420${String(70_000_000 + i)}`);
+  const ukCalls = () => {
+    const numbers = Array.from({ length: 700 }, (_, i) => `+4420${String(70_000_000 + i)}`);
     numbers.filter((_, i) => i % 50 === 0).forEach((n) => fake.addContact({ phone: n }));
+    // Seven writes of 100 calls at once, as seven worker slots would send them.
+    return Array.from({ length: 7 }, (_, b) => numbers.slice(b * 100, b * 100 + 100).map((n, i) => item(b * 100 + i, [call(`uk:${b * 100 + i}`, {}, contactBy(n))])));
+  };
+
+  it('keeps under HubSpot search limits: 3,000 characters a body, 5 searches a second, though it needs more', async () => {
+    fake.searchPerSecond = 5;
     const hs = target();
-    const results = await hs.write(numbers.slice(0, 100).map((n, i) => item(i, [call(`uk:${i}`, {}, contactBy(n))])));
+    const results = (await Promise.all(ukCalls().map((batch) => hs.write(batch)))).flat();
     results.forEach((r) => ok(r));
+    expect(fake.requests('search')).toBeGreaterThan(5);
     const linked = fake.records('calls').filter((c) => fake.associationsOf('calls', c.id, 'contacts').length > 0);
-    expect(linked).toHaveLength(2);
+    expect(linked).toHaveLength(14);
+  });
+
+  it('(control) the same searches unpaced run into HubSpot\'s 429', async () => {
+    fake.searchPerSecond = 5;
+    const hs = target({ HUBSPOT_SEARCH_PER_SECOND: '1000' });
+    const settled = await Promise.allSettled(ukCalls().map((batch) => hs.write(batch)));
+    expect(settled.some((s) => s.status === 'rejected' && s.reason instanceof SyncError && s.reason.httpStatus === 429)).toBe(true);
+  });
+
+  it('does not search for a number that is not E.164; the call is written without the contact', async () => {
+    fake.addContact({ phone: '555 123 4567' });
+    const result = ok((await target().write([item(1, [call('raw:1', {}, contactBy('555-123-4567'))])]))[0]);
+    expect(fake.requests('search')).toBe(0);
+    expect((result.sent as unknown as SentPayload).records[0]?.unresolved).toEqual(['contact']);
+    expect(fake.associationsOf('calls', result.ids['raw:1'] ?? '', 'contacts')).toEqual([]);
+  });
+
+  it('asks for an owner again once its positive TTL has passed', async () => {
+    const clock = new ManualClock();
+    fake.addOwner({ email: 'ttl@example.com' });
+    const hs = target({ LOOKUP_CACHE_TTL_SECONDS: '300' }, clock);
+    const owner = { hubspot_owner_id: { by: 'email', value: 'ttl@example.com' } } as const;
+    ok((await hs.write([item(1, [call('ttl:1', {}, owner)])]))[0]);
+    clock.advance(299_000);
+    ok((await hs.write([item(2, [call('ttl:2', {}, owner)])]))[0]);
+    expect(fake.requests('owners')).toBe(1);
+    clock.advance(2_000);
+    ok((await hs.write([item(3, [call('ttl:3', {}, owner)])]))[0]);
+    expect(fake.requests('owners')).toBe(2);
+  });
+});
+
+describe('HubSpotTarget stale lookups', () => {
+  it('drops a cached owner HubSpot refuses (INVALID_OWNER_ID) and retries the call soon, then writes it without', async () => {
+    const clock = new ManualClock();
+    const owner = fake.addOwner({ email: 'leaver@example.com' });
+    const hs = target({}, clock);
+    const by = { hubspot_owner_id: { by: 'email', value: 'leaver@example.com' } } as const;
+    ok((await hs.write([item(1, [call('own:1', {}, by)])]))[0]);
+    fake.archiveOwner(owner);
+
+    const [refused] = await hs.write([item(2, [call('own:2', {}, by)])]);
+    expect(failed(refused).error).toMatchObject({ kind: 'transient', retryable: true, retryAt: new Date(clock.now() + 5_000) });
+    expect(failed(refused).error.message).toContain('is not a valid owner id');
+    expect(fake.find('calls', 'call_sync_id', 'own:2')).toEqual([]);
+
+    ok((await hs.write([item(2, [call('own:2', {}, by)])]))[0]);
+    expect(fake.requests('owners')).toBe(2); // looked up afresh: the owner is gone
+    expect(fake.find('calls', 'call_sync_id', 'own:2')[0]?.properties).not.toHaveProperty('hubspot_owner_id');
+  });
+
+  it('drops a cached contact whose association HubSpot refuses (merged, deleted), for a new call and a known one', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    const gone = fake.addContact({ phone: '555 330 1000' });
+    const goneToo = fake.addContact({ phone: '555 330 2000' });
+    const known = ok((await hs.write([item(1, [call('as:1')])]))[0]);
+    ok((await hs.write([item(8, [call('as:8', {}, contactBy('+15553301000'))]), item(9, [call('as:9', {}, contactBy('+15553302000'))])]))[0]);
+    fake.removeContact(gone);
+    fake.removeContact(goneToo);
+
+    // New call: the association inline in the create is refused.
+    const [fresh] = await hs.write([item(2, [call('as:2', {}, contactBy('+15553301000'))])]);
+    expect(failed(fresh).error).toMatchObject({ kind: 'transient', retryAt: new Date(clock.now() + 5_000) });
+    expect(fake.find('calls', 'call_sync_id', 'as:2')).toHaveLength(0);
+    // Known call: the call is updated, the v4 association refused.
+    const [update] = await hs.write([item(1, [call('as:1', {}, contactBy('+15553302000'))], known.ids)]);
+    expect(failed(update).error).toMatchObject({ kind: 'transient', retryAt: new Date(clock.now() + 5_000) });
+    expect(failed(update).error.message).toContain(`not associated with contacts ${goneToo}`);
+
+    fake.resetCounters();
+    const retried = (await hs.write([item(2, [call('as:2', {}, contactBy('+15553301000'))]), item(1, [call('as:1', {}, contactBy('+15553302000'))], known.ids)])).map((r) => ok(r));
+    expect(fake.requests('search')).toBe(1); // both looked up afresh, in one search
+    expect((retried[0]?.sent as unknown as SentPayload).records[0]?.unresolved).toEqual(['contact']);
+    expect(fake.find('calls', 'call_sync_id', 'as:2')).toHaveLength(1);
   });
 });

@@ -1,11 +1,25 @@
 import { Client } from '@hubspot/api-client';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { CrmFieldValue, CrmRecord, JsonValue } from '../mapping/types';
+import type { CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
 import { TtlCache } from './cache';
 import { systemClock, type Clock } from './clock';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
+import {
+  ASSOCIATION_KEYS,
+  HUBSPOT_BATCH_LIMIT,
+  HUBSPOT_OBJECT_NAME,
+  hubspotCreateSent,
+  hubspotIdentityProperty,
+  hubspotProperties,
+  hubspotRecordProblem,
+  hubspotUpdateSent,
+  hubspotUpsertSent,
+  inlineAssociations,
+  type HubSpotAssociation,
+} from './hubspot-payload';
+import { isolationBudget, sendIsolating, type BatchAttempt } from './isolate';
 import { BatchLoader, tolerateRefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { isE164, nationalSignificantNumber, regionOf, toE164 } from './phone';
@@ -25,16 +39,24 @@ import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './t
  * its retry sleeps 10 s on a 429 and would fight the worker's schedule, and
  * our Pacer already reads X-HubSpot-RateLimit-*.
  *
- * Idempotency, two ways:
- *  - HUBSPOT_ID_PROPERTY is a unique-value property (the default,
- *    `call_sync_id`): batch/upsert by it, so a repeated write updates.
- *  - otherwise (HUBSPOT_ID_PROPERTY_UNIQUE=false, or no property: calls then
- *    use the standard hs_call_external_id): ids the worker already has
- *    (WriteItem.knownIds) are updated; the others are searched by the id
- *    property first and created only when not found.
+ * Idempotency: the portal is asked once per object (GET
+ * /crm/v3/properties/{object}/{HUBSPOT_ID_PROPERTY}, cached) how the call
+ * key can be kept:
+ *  - the property has unique values: new calls are created (associations
+ *    inline) and HubSpot refuses a second create of the same key, which is
+ *    then upserted by the property (batch/upsert + idProperty); known calls
+ *    are upserted;
+ *  - it exists without unique values (or HUBSPOT_ID_PROPERTY_UNIQUE=false,
+ *    or HUBSPOT_ID_PROPERTY is empty: calls then use hs_call_external_id):
+ *    known ids are updated; the others are searched by the property and
+ *    created only when not found. HubSpot's search sees a new record only
+ *    seconds later, so a create whose outcome is unknown (a timeout, a 5xx)
+ *    holds the call back until SEARCH_LAG_MS has passed, and this process
+ *    remembers the ids it created;
+ *  - it does not exist: those calls fail with a permanent error saying how
+ *    to create it, and nothing of them is written.
  */
 
-const BATCH_LIMIT = 100;
 const SEARCH_PAGE = 200;
 const SEARCH_MAX_PAGES = 10;
 /** HubSpot refuses search bodies past 3,000 characters. */
@@ -44,31 +66,20 @@ const QUOTA_PROBE_MIN_MS = 5 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
 const NEGATIVE_TTL_CAP_MS = 60_000;
 const ASSOCIATION_TTL_MS = 24 * HOUR_MS;
-const OBJECT_NAME = /^[A-Za-z0-9_-]+$/;
-
-/** Lookup keys that are associations rather than properties. */
-const ASSOCIATION_KEYS: Record<string, string> = {
-  contact: 'contacts',
-  contacts: 'contacts',
-  company: 'companies',
-  companies: 'companies',
-  deal: 'deals',
-  deals: 'deals',
-  ticket: 'tickets',
-  tickets: 'tickets',
-};
-
-/** HUBSPOT_DEFINED default association types, for associations sent inline with a create. */
-const ASSOCIATION_TYPE_IDS: Record<string, number> = {
-  'calls:contacts': 194,
-  'tasks:contacts': 204,
-  'calls:companies': 182,
-  'tasks:companies': 192,
-  'calls:deals': 206,
-  'tasks:deals': 216,
-  'calls:tickets': 220,
-  'tasks:tickets': 230,
-};
+/**
+ * How long HubSpot's search may take to see a record just created. HubSpot
+ * documents no figure; a few seconds is usual, so a minute leaves a wide
+ * margin. A search-mode create whose outcome is unknown is not retried, and
+ * not searched for, before this has passed.
+ */
+export const SEARCH_LAG_MS = 60_000;
+/** How long this process remembers the ids of calls it created (in search mode), for retries whose id the worker lacks. */
+const CREATED_IDS_TTL_MS = 10 * 60_000;
+/** The id property's definition is read once an hour, a missing one again after a minute (someone may be creating it). */
+const IDENTITY_TTL_MS = HOUR_MS;
+const IDENTITY_MISSING_TTL_MS = 60_000;
+/** A looked-up owner or contact HubSpot refused is looked up again on a retry this soon. */
+const STALE_LOOKUP_RETRY_MS = 5_000;
 
 /** Error categories worth retrying when HubSpot reports them for one input. */
 const TRANSIENT_CATEGORIES = new Set(['CONFLICT', 'RATE_LIMITS', 'RATE_LIMIT', 'LOCKED', 'INTERNAL_ERROR']);
@@ -84,24 +95,53 @@ interface IdHit {
   candidates: number;
 }
 
-interface Association {
-  toObject: string;
-  toId: string;
+/** An association, and the lookup that found its id (none when the mapping gave the id). */
+interface Association extends HubSpotAssociation {
+  lookup?: { name: string; request: LookupRequest };
 }
+
+/** How a record's `<source>:<callKey>` is kept in the portal (see the file comment). */
+type IdentityMode =
+  | { kind: 'upsert'; property: string }
+  | { kind: 'search'; property: string | undefined }
+  | { kind: 'missing'; error: SyncError };
+
+type WritableMode = Exclude<IdentityMode, { kind: 'missing' }>;
 
 interface Prepared {
   itemIndex: number;
   record: CrmRecord;
   knownId: string | undefined;
+  mode: WritableMode;
+  /** Property values the lookups resolved (hubspot_owner_id...), by property. */
+  resolved: Record<string, string>;
+  /** Looked-up property values, by property: where each came from. */
+  resolvedBy: Record<string, LookupRequest>;
   properties: Record<string, string>;
   associations: Association[];
   unresolved: string[];
   sent?: SentRecord;
+  /** A search-mode create carried it in this write and did not refuse it: HubSpot may hold it now. */
+  createdBySearchMode?: boolean;
 }
 
 type Outcome =
   | { ok: true; id: string; created: boolean; result: JsonValue; associated: Association[] }
   | { ok: false; error: SyncError; result?: JsonValue };
+
+/** What one write did that outlives its requests. */
+interface WriteContext {
+  deadline: Deadline;
+  /** A search-mode create went out: a failure of this write must not be retried before the search lag. */
+  searchModeCreateSent: boolean;
+}
+
+/** One entry of a HubSpot error's details: `errors[]`, or the list inside "Property values were not valid: [...]". */
+interface ErrorDetail {
+  code: string | undefined;
+  propertyName: string | undefined;
+  message: string | undefined;
+}
 
 export interface HubSpotTargetOptions {
   clock?: Clock;
@@ -110,7 +150,7 @@ export interface HubSpotTargetOptions {
 export class HubSpotTarget implements CrmTarget {
   readonly name = 'hubspot' as const;
   readonly needs = ['hubspot'] as const;
-  readonly maxBatch = BATCH_LIMIT;
+  readonly maxBatch = HUBSPOT_BATCH_LIMIT;
 
   private readonly client: Client;
   private readonly clock: Clock;
@@ -120,11 +160,15 @@ export class HubSpotTarget implements CrmTarget {
   private readonly region;
   private readonly ttlMs: number;
   private readonly idProperty: string;
-  private readonly upsertMode: boolean;
   private readonly contacts: BatchLoader<IdHit>;
   private readonly owners: BatchLoader<IdHit>;
   private readonly fieldLoaders = new Map<string, BatchLoader<IdHit>>();
   private readonly associated: TtlCache<true>;
+  private readonly identities = new Map<string, { expiresAt: number; mode: Promise<IdentityMode> }>();
+  /** Search mode: `object:externalId` → id of records this process created, until search surely sees them. */
+  private readonly createdIds: TtlCache<string>;
+  /** Search mode: `object:externalId` → until when a create whose outcome is unknown holds the call back. */
+  private readonly createsInDoubt = new Map<string, number>();
 
   constructor(
     private readonly config: Config,
@@ -137,7 +181,6 @@ export class HubSpotTarget implements CrmTarget {
     this.region = regionOf(config.DEFAULT_PHONE_REGION);
     this.ttlMs = config.LOOKUP_CACHE_TTL_SECONDS * 1000;
     this.idProperty = config.HUBSPOT_ID_PROPERTY.trim();
-    this.upsertMode = this.idProperty !== '' && config.HUBSPOT_ID_PROPERTY_UNIQUE;
     this.client = new Client({
       accessToken: config.HUBSPOT_ACCESS_TOKEN,
       basePath: config.HUBSPOT_BASE_URL,
@@ -162,11 +205,11 @@ export class HubSpotTarget implements CrmTarget {
       headroom: 1,
     });
     this.associated = new TtlCache<true>(this.clock);
-    const ttlFor = (hit: IdHit) => (hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs);
+    this.createdIds = new TtlCache<string>(this.clock);
     this.contacts = new BatchLoader<IdHit>({
       crm: 'HubSpot',
       cache: new TtlCache<IdHit>(this.clock),
-      ttlMs: ttlFor,
+      ttlMs: (hit) => this.lookupTtl(hit),
       maxKeysPerFetch: 500,
       ready: (deadline) => this.searchPacer.ready(deadline),
       fetch: (keys, deadline) => this.searchContactsByPhone(keys, deadline),
@@ -175,7 +218,7 @@ export class HubSpotTarget implements CrmTarget {
     this.owners = new BatchLoader<IdHit>({
       crm: 'HubSpot',
       cache: new TtlCache<IdHit>(this.clock),
-      ttlMs: ttlFor,
+      ttlMs: (hit) => this.lookupTtl(hit),
       maxKeysPerFetch: 500,
       ready: (deadline) => this.pacer.ready(deadline),
       fetch: (keys, deadline) => this.fetchOwners(keys, deadline),
@@ -189,54 +232,99 @@ export class HubSpotTarget implements CrmTarget {
 
   async write(items: WriteItem[], signal?: AbortSignal): Promise<WriteResult[]> {
     this.pacer.assertNotPaused();
-    const deadline = new Deadline(this.timeoutMs, 'HubSpot', signal);
+    const context: WriteContext = { deadline: new Deadline(this.timeoutMs, 'HubSpot', signal), searchModeCreateSent: false };
     try {
-      return await this.writeWithin(items, deadline);
+      return await this.writeWithin(items, context);
     } catch (err) {
-      throw deadline.signal.aborted && !(err instanceof SyncError) ? deadline.signal.reason : transportError(err, 'HubSpot');
+      const { deadline } = context;
+      const error = deadline.signal.aborted && !(err instanceof SyncError) ? deadline.signal.reason : transportError(err, 'HubSpot');
+      throw context.searchModeCreateSent ? this.notBeforeSearchLag(error) : error;
     } finally {
-      deadline.dispose();
+      context.deadline.dispose();
     }
   }
 
-  private async writeWithin(items: WriteItem[], deadline: Deadline): Promise<WriteResult[]> {
-    const mappingErrors = new Map<number, SyncError>();
+  private async writeWithin(items: WriteItem[], context: WriteContext): Promise<WriteResult[]> {
+    const { deadline } = context;
+    const refused = new Map<number, SyncError>();
     const records: Array<{ itemIndex: number; record: CrmRecord }> = [];
     items.forEach((item, itemIndex) => {
       for (const record of item.records.hubspot ?? []) {
-        if (!OBJECT_NAME.test(record.object)) {
-          mappingErrors.set(itemIndex, new SyncError('mapping', `"${record.object}" is not a HubSpot object type`));
-        } else if (record.externalId === '') {
-          mappingErrors.set(itemIndex, new SyncError('mapping', 'the record has no external id'));
-        } else {
-          records.push({ itemIndex, record });
-        }
+        const problem = hubspotRecordProblem(record);
+        if (problem !== undefined) refused.set(itemIndex, new SyncError('mapping', problem));
+        else records.push({ itemIndex, record });
       }
     });
-    const writable = records.filter((r) => !mappingErrors.has(r.itemIndex));
+
+    // How each object keeps the call key; a call with a record that cannot
+    // be kept (the property is missing) is refused whole, nothing written.
+    const modes = await this.identityModes(new Set(records.filter((r) => !refused.has(r.itemIndex)).map((r) => r.record.object)), deadline);
+    for (const { itemIndex, record } of records) {
+      const mode = modes.get(record.object);
+      if (mode?.kind === 'missing' && !refused.has(itemIndex)) refused.set(itemIndex, mode.error);
+    }
+    // A call whose last search-mode create may have gone through waits until search can see it.
+    for (const { itemIndex, record } of records) {
+      const item = items[itemIndex];
+      if (refused.has(itemIndex) || item === undefined || item.knownIds[record.externalId] !== undefined) continue;
+      const until = this.createInDoubtUntil(record);
+      if (until !== undefined) {
+        refused.set(
+          itemIndex,
+          new SyncError('transient', `an earlier create of ${record.object} ${record.externalId} timed out or failed without an answer; HubSpot's search may not see it yet, so the call waits before it is searched for again`, {
+            crmCode: 'CREATE_IN_DOUBT',
+            retryAt: new Date(until),
+          }),
+        );
+      }
+    }
+
+    const writable = records.filter((r) => !refused.has(r.itemIndex));
     const lookups = await this.resolveLookups(
       writable.map((r) => r.record),
       deadline,
     );
-    const prepared: Prepared[] = writable.map(({ itemIndex, record }) => {
+    const prepared: Prepared[] = writable.flatMap(({ itemIndex, record }) => {
+      const mode = modes.get(record.object);
+      if (mode === undefined || mode.kind === 'missing') return [];
       const knownId = items[itemIndex]?.knownIds[record.externalId];
-      const resolved = lookups.get(record) ?? { properties: {}, associations: [], unresolved: [] };
-      const omit = new Set(knownId === undefined ? [] : record.createOnly);
-      const properties: Record<string, string> = {};
-      for (const [name, value] of Object.entries(record.fields)) {
-        if (!omit.has(name)) properties[name] = propertyValue(value);
-      }
-      Object.assign(properties, resolved.properties);
-      return { itemIndex, record, knownId, properties, associations: resolved.associations, unresolved: resolved.unresolved };
+      const resolved = lookups.get(record) ?? { properties: {}, resolvedBy: {}, associations: [], unresolved: [] };
+      return [
+        {
+          itemIndex,
+          record,
+          knownId,
+          mode,
+          resolved: resolved.properties,
+          resolvedBy: resolved.resolvedBy,
+          properties: hubspotProperties(record, knownId !== undefined, resolved.properties),
+          associations: resolved.associations,
+          unresolved: resolved.unresolved,
+        },
+      ];
     });
 
-    const outcomes = this.upsertMode ? await this.upsertAll(prepared, deadline) : await this.searchThenWrite(prepared, deadline);
+    const [unique, searched] = await Promise.all([
+      this.upsertAll(
+        prepared.filter((p) => p.mode.kind === 'upsert'),
+        context,
+      ),
+      this.searchThenWrite(
+        prepared.filter((p) => p.mode.kind === 'search'),
+        context,
+      ),
+    ]);
+    const outcomes = new Map([...unique, ...searched]);
     await this.associateAll(prepared, outcomes, deadline);
+    for (const p of prepared) {
+      const outcome = outcomes.get(p);
+      if (outcome !== undefined && !outcome.ok) outcomes.set(p, this.unlessStaleLookup(p, outcome));
+    }
 
     const byItem = groupByItem(prepared);
     return items.map((_, itemIndex) => {
-      const mappingError = mappingErrors.get(itemIndex);
-      if (mappingError !== undefined) return { ok: false, error: mappingError };
+      const error = refused.get(itemIndex);
+      if (error !== undefined) return { ok: false, error };
       return this.resultFor(byItem.get(itemIndex) ?? [], outcomes);
     });
   }
@@ -269,8 +357,112 @@ export class HubSpotTarget implements CrmTarget {
       if (p === activity) created = outcome.created;
     }
     const error = worstError(errors);
-    if (error !== undefined) return { ok: false, error, sent };
-    return { ok: true, ids, created, sent, response: responses };
+    if (error === undefined) return { ok: true, ids, created, sent, response: responses };
+    // The worker keeps no id from a failed call: a record this write created
+    // in search mode must not be searched for (and created again) before
+    // HubSpot's search can see it.
+    const createdHere = mine.some((p) => p.createdBySearchMode === true);
+    return { ok: false, error: createdHere ? this.notBeforeSearchLag(error) : error, sent };
+  }
+
+  private notBeforeSearchLag(error: SyncError): SyncError {
+    if (!error.retryable) return error;
+    const lagEnds = this.clock.now() + SEARCH_LAG_MS;
+    if (error.retryAt !== undefined && error.retryAt.getTime() >= lagEnds) return error;
+    return new SyncError(error.kind, `${error.message} (not retried before HubSpot's search can see a call created meanwhile)`, {
+      retryAt: new Date(lagEnds),
+      httpStatus: error.httpStatus,
+      crmCode: error.crmCode,
+      crmResponse: error.crmResponse,
+      cause: error,
+    });
+  }
+
+  // ------------------------------------------------------- identity modes
+
+  private async identityModes(objects: Set<string>, deadline: Deadline): Promise<Map<string, IdentityMode>> {
+    const entries = await Promise.all([...objects].map(async (object) => [object, await deadline.race(this.identityMode(object))] as const));
+    return new Map(entries);
+  }
+
+  /** The id property's definition for `object`, read once and cached; concurrent writes share one request. */
+  private identityMode(object: string): Promise<IdentityMode> {
+    if (this.idProperty === '') return Promise.resolve({ kind: 'search', property: hubspotIdentityProperty('', object) });
+    const cached = this.identities.get(object);
+    if (cached !== undefined && cached.expiresAt > this.clock.now()) return cached.mode;
+    const mode = this.readIdentityMode(object);
+    const entry = { expiresAt: this.clock.now() + IDENTITY_TTL_MS, mode };
+    this.identities.set(object, entry);
+    mode.then(
+      (answer) => {
+        if (answer.kind === 'missing') entry.expiresAt = this.clock.now() + IDENTITY_MISSING_TTL_MS;
+      },
+      () => {
+        if (this.identities.get(object) === entry) this.identities.delete(object);
+      },
+    );
+    return mode;
+  }
+
+  private async readIdentityMode(object: string): Promise<IdentityMode> {
+    const property = this.idProperty;
+    const deadline = new Deadline(this.timeoutMs, 'HubSpot');
+    try {
+      const response = await this.call('GET', `/crm/v3/properties/${object}/${encodeURIComponent(property)}`, undefined, deadline);
+      if (response.status === 200 && isRecord(response.body)) {
+        const unique = response.body['hasUniqueValue'] === true;
+        if (unique && this.config.HUBSPOT_ID_PROPERTY_UNIQUE) return { kind: 'upsert', property };
+        this.logger.info(
+          { object, property, hasUniqueValue: unique },
+          unique
+            ? 'HUBSPOT_ID_PROPERTY_UNIQUE=false: searching before create instead of upserting'
+            : 'the HubSpot id property does not require unique values: searching before create (make it unique for exactly-once writes)',
+        );
+        return { kind: 'search', property };
+      }
+      const crmResponse = asJson(response.body);
+      if (response.status === 404) {
+        return {
+          kind: 'missing',
+          error: new SyncError(
+            'permanent',
+            `HubSpot ${object} have no property "${property}" (HUBSPOT_ID_PROPERTY), which keeps each call's key. ` +
+              `Create it as a single-line text property with "Require unique values for this property" ticked ` +
+              `(Settings → Properties → ${object}, or POST /crm/v3/properties/${object} with "hasUniqueValue": true; see the README, "The unique call_sync_id property"), ` +
+              `or set HUBSPOT_ID_PROPERTY to the name of an existing one. Replay the call once it exists.`,
+            { httpStatus: 404, crmCode: 'ID_PROPERTY_MISSING', crmResponse },
+          ),
+        };
+      }
+      const refusal = this.hubspotError(response.body, response.status);
+      return {
+        kind: 'missing',
+        error: new SyncError('permanent', `HubSpot refused to describe the ${object} property "${property}" (HUBSPOT_ID_PROPERTY): ${refusal.message}`, {
+          httpStatus: response.status,
+          crmCode: refusal.crmCode,
+          crmResponse,
+        }),
+      };
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  // ---------------------------------------------------------- B3 bookkeeping
+
+  private recordKey(record: CrmRecord): string {
+    return `${record.object}:${record.externalId}`;
+  }
+
+  private createInDoubtUntil(record: CrmRecord): number | undefined {
+    const now = this.clock.now();
+    // Entries share one lifetime, so the oldest are first: drop the expired ones.
+    for (const [key, until] of this.createsInDoubt) {
+      if (until > now) break;
+      this.createsInDoubt.delete(key);
+    }
+    const until = this.createsInDoubt.get(this.recordKey(record));
+    return until !== undefined && until > now ? until : undefined;
   }
 
   // ---------------------------------------------------------------- writes
@@ -279,44 +471,65 @@ export class HubSpotTarget implements CrmTarget {
    * With a unique id property. Calls the worker has no id for yet (almost
    * always new) are created, their associations inline, which saves the
    * separate association request; the unique property makes a second create
-   * of the same call impossible, so any create HubSpot refuses (the call
-   * exists after a timed-out attempt, two workers raced) is upserted instead.
-   * Calls with a known id are upserted by the id property.
+   * of the same call impossible, so a create HubSpot refuses for any reason
+   * but a bad property value (the call exists after a timed-out attempt, two
+   * workers raced, a refusal that names nobody) is upserted instead. Calls
+   * with a known id are upserted by the id property.
    */
-  private async upsertAll(prepared: Prepared[], deadline: Deadline): Promise<Map<Prepared, Outcome>> {
+  private async upsertAll(prepared: Prepared[], context: WriteContext): Promise<Map<Prepared, Outcome>> {
+    if (prepared.length === 0) return new Map();
     const outcomes = await this.createAll(
       prepared.filter((p) => p.knownId === undefined),
-      deadline,
+      context,
     );
-    const upserts = prepared.filter((p) => outcomes.get(p)?.ok !== true);
+    const upserts = prepared.filter((p) => {
+      const outcome = outcomes.get(p);
+      return outcome === undefined || (!outcome.ok && !this.refusedForItsContent(p, outcome.error));
+    });
     for (const p of upserts) {
       outcomes.delete(p);
-      p.sent = {
-        kind: p.record.kind,
-        object: p.record.object,
-        externalId: p.record.externalId,
-        operation: 'upsert',
-        request: `POST /crm/v3/objects/${p.record.object}/batch/upsert`,
-        payload: { idProperty: this.idProperty, id: p.record.externalId, objectWriteTraceId: p.record.externalId, properties: p.properties },
-      };
+      // It exists: the create-only properties were never meant for it.
+      p.properties = hubspotProperties(p.record, true, p.resolved);
+      p.sent = hubspotUpsertSent(p.record, p.properties, p.mode.property ?? this.idProperty);
     }
-    await this.writeChunks(upserts, 'upsert', outcomes, deadline);
+    await this.writeChunks(upserts, 'upsert', outcomes, context.deadline);
     return outcomes;
   }
 
   /**
-   * Without a unique property: update what we know, search the id property
-   * for the rest, create only what the search did not find.
+   * Whether HubSpot refused a create for what the record carries (a property
+   * it does not have, a bad value, an association it refused) rather than
+   * for its identity: an upsert would be refused alike.
    */
-  private async searchThenWrite(prepared: Prepared[], deadline: Deadline): Promise<Map<Prepared, Outcome>> {
-    const unknown = prepared.filter((p) => p.knownId === undefined);
+  private refusedForItsContent(p: Prepared, error: SyncError): boolean {
+    if (error.crmCode === 'NOT_ISOLATED' || error.kind === 'transient') return false;
+    const identity = p.mode.property;
+    const details = errorDetails(error.crmResponse);
+    if (details.some((d) => d.propertyName !== undefined && d.propertyName !== identity)) return true;
+    return /associat/i.test(error.message) && !(identity !== undefined && error.message.includes(identity));
+  }
+
+  /**
+   * Without a unique property: update what we know (from the worker, or
+   * created by this process moments ago), search the id property for the
+   * rest, create only what the search did not find.
+   */
+  private async searchThenWrite(prepared: Prepared[], context: WriteContext): Promise<Map<Prepared, Outcome>> {
+    if (prepared.length === 0) return new Map();
     const found = new Map<Prepared, string>();
+    const unknown: Prepared[] = [];
+    for (const p of prepared) {
+      if (p.knownId !== undefined) continue;
+      const created = this.createdIds.get(this.recordKey(p.record));
+      if (created !== undefined) found.set(p, created);
+      else unknown.push(p);
+    }
     await Promise.all(
       chunksByObject(unknown).map(async (chunk) => {
         const object = chunk[0]?.record.object ?? '';
-        const property = this.identityProperty(object);
+        const property = chunk[0]?.mode.property;
         if (property === undefined) return;
-        const hits = await this.searchIds(object, property, chunk.map((p) => p.record.externalId), deadline, false);
+        const hits = await this.searchIds(object, property, chunk.map((p) => p.record.externalId), context.deadline, false);
         for (const p of chunk) {
           const id = hits.get(p.record.externalId.toLowerCase())?.id;
           if (id !== null && id !== undefined) found.set(p, id);
@@ -331,77 +544,98 @@ export class HubSpotTarget implements CrmTarget {
         creates.push(p);
         continue;
       }
-      // Found by search: the create-only fields were never meant for it.
-      for (const field of p.record.createOnly) delete p.properties[field];
-      p.sent = {
-        kind: p.record.kind,
-        object: p.record.object,
-        externalId: p.record.externalId,
-        operation: 'update',
-        request: `POST /crm/v3/objects/${p.record.object}/batch/update`,
-        payload: { id, objectWriteTraceId: p.record.externalId, properties: p.properties },
-      };
+      // It exists: the create-only properties were never meant for it.
+      p.properties = hubspotProperties(p.record, true, p.resolved);
+      p.sent = hubspotUpdateSent(p.record, p.properties, id);
       updates.push(p);
     }
-    const [outcomes, updated] = await Promise.all([this.createAll(creates, deadline), this.writeChunks(updates, 'update', new Map(), deadline)]);
+    const [outcomes, updated] = await Promise.all([
+      this.createAll(creates, context),
+      this.writeChunks(updates, 'update', new Map(), context.deadline),
+    ]);
     for (const [p, outcome] of updated) outcomes.set(p, outcome);
     return outcomes;
   }
 
-  /** batch/create, the id property and the associations HubSpot knows a default type for inline. */
-  private async createAll(creates: Prepared[], deadline: Deadline): Promise<Map<Prepared, Outcome>> {
-    for (const p of creates) {
-      const property = this.identityProperty(p.record.object);
-      const inline = inlineAssociations(p);
-      p.sent = {
-        kind: p.record.kind,
-        object: p.record.object,
-        externalId: p.record.externalId,
-        operation: 'create',
-        request: `POST /crm/v3/objects/${p.record.object}/batch/create`,
-        payload: {
-          objectWriteTraceId: p.record.externalId,
-          properties: property === undefined ? p.properties : { ...p.properties, [property]: p.record.externalId },
-          ...(inline.length > 0
-            ? {
-                associations: inline.map((a) => ({
-                  to: { id: a.toId },
-                  types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: ASSOCIATION_TYPE_IDS[`${p.record.object}:${a.toObject}`] ?? 0 }],
-                })),
-              }
-            : {}),
-        },
-      };
-    }
-    const outcomes = await this.writeChunks(creates, 'create', new Map(), deadline);
+  /** batch/create, the identity property and the associations HubSpot knows a default type for inline. */
+  private async createAll(creates: Prepared[], context: WriteContext): Promise<Map<Prepared, Outcome>> {
+    for (const p of creates) p.sent = hubspotCreateSent(p.record, p.properties, p.mode.property, p.associations);
+    const outcomes = new Map<Prepared, Outcome>();
+    await Promise.all(
+      chunksByObject(creates).map(async (chunk) => {
+        const searchMode = chunk[0]?.mode.kind === 'search';
+        const answers = await sendIsolating<Prepared, Outcome>(chunk, {
+          send: (records) => (searchMode ? this.searchModeCreate(records, context) : this.batchRequest('create', records, context.deadline)),
+          failed: (_, error) => ({ ok: false, error, result: error.crmResponse ?? null }),
+          // With a unique property, what a rejection does not pin on a record is upserted next: no bisecting here.
+          maxExtraRequests: searchMode ? isolationBudget(chunk.length) : 0,
+        });
+        chunk.forEach((p, i) => {
+          const outcome = answers[i];
+          if (outcome !== undefined) outcomes.set(p, outcome);
+        });
+      }),
+    );
     for (const p of creates) {
       const outcome = outcomes.get(p);
       if (outcome?.ok !== true) continue;
-      const inline = inlineAssociations(p);
+      const inline = inlineAssociations(p.record.object, p.associations);
       for (const a of inline) this.associated.set(associationKey(p.record.object, outcome.id, a), true, ASSOCIATION_TTL_MS);
       outcome.associated.push(...inline);
     }
     return outcomes;
   }
 
+  /**
+   * A create without a unique property to stop a second one: until HubSpot
+   * has answered, the calls are "in doubt" (a timeout or a 5xx may hide a
+   * create that went through). An answer settles them: the ids created are
+   * remembered for retries, refusals are final. No answer leaves them in
+   * doubt, and this write's failure carries a retryAt past the search lag.
+   */
+  private async searchModeCreate(records: Prepared[], context: WriteContext): Promise<BatchAttempt<Prepared, Outcome>> {
+    const until = this.clock.now() + SEARCH_LAG_MS;
+    for (const p of records) {
+      const key = this.recordKey(p.record);
+      this.createsInDoubt.delete(key); // re-inserted last: the map stays in expiry order
+      this.createsInDoubt.set(key, until);
+    }
+    context.searchModeCreateSent = true;
+    let attempt: BatchAttempt<Prepared, Outcome>;
+    try {
+      attempt = await this.batchRequest('create', records, context.deadline);
+    } catch (err) {
+      // 429 and 423 are refused before anything is applied.
+      if (err instanceof SyncError && (err.httpStatus === 429 || err.httpStatus === 423)) {
+        for (const p of records) this.createsInDoubt.delete(this.recordKey(p.record));
+      }
+      throw err;
+    }
+    records.forEach((p, i) => {
+      const key = this.recordKey(p.record);
+      const outcome = attempt.accepted ? attempt.outcomes[i] : undefined;
+      if (outcome?.ok === true) this.createdIds.set(key, outcome.id, CREATED_IDS_TTL_MS);
+      // Refused, or created: either way no longer in doubt. Without a result
+      // of its own (a 2xx that left it out) it stays in doubt.
+      if (!attempt.accepted || outcome?.ok === true || (outcome !== undefined && outcome.error.kind !== 'transient')) this.createsInDoubt.delete(key);
+      if (outcome === undefined || outcome.ok || outcome.error.kind === 'transient') p.createdBySearchMode = attempt.accepted;
+    });
+    return attempt;
+  }
+
   private async writeChunks(
     prepared: Prepared[],
-    operation: 'upsert' | 'create' | 'update',
+    operation: 'upsert' | 'update',
     outcomes: Map<Prepared, Outcome>,
     deadline: Deadline,
   ): Promise<Map<Prepared, Outcome>> {
     await Promise.all(
       chunksByObject(prepared).map(async (chunk) => {
-        const object = chunk[0]?.record.object ?? '';
-        const answers = await this.batchWrite(
-          `/crm/v3/objects/${object}/batch/${operation}`,
-          chunk,
-          (p) => p.sent?.payload ?? {},
-          deadline,
-          operation === 'create' ? () => true : operation === 'update' ? () => false : (result) => result['new'] === true,
-          // A refused create is retried as an upsert; no need to isolate it here.
-          operation !== 'create' || !this.upsertMode,
-        );
+        const answers = await sendIsolating<Prepared, Outcome>(chunk, {
+          send: (records) => this.batchRequest(operation, records, deadline),
+          failed: (_, error) => ({ ok: false, error, result: error.crmResponse ?? null }),
+          maxExtraRequests: isolationBudget(chunk.length),
+        });
         chunk.forEach((p, i) => {
           const outcome = answers[i];
           if (outcome !== undefined) outcomes.set(p, outcome);
@@ -412,32 +646,70 @@ export class HubSpotTarget implements CrmTarget {
   }
 
   /**
-   * One batch request, every input traced by objectWriteTraceId so a partial
-   * failure comes back as 207 with per-input errors instead of failing the
-   * batch. A 400 for the whole batch is split in halves until the rejected
-   * input is alone and the others go through.
+   * One batch request, every input traced by objectWriteTraceId. A create
+   * with a partial failure answers 207 with per-input errors; upsert and
+   * update refuse the whole batch (400, or 404 for ids that do not exist),
+   * which is read for whom it concerns (see rejection()).
    */
-  private async batchWrite(
-    path: string,
-    chunk: Prepared[],
-    input: (p: Prepared) => JsonValue,
-    deadline: Deadline,
-    isNew: (result: Record<string, unknown>) => boolean,
-    bisect: boolean,
-  ): Promise<Outcome[]> {
-    if (chunk.length === 0) return [];
-    const response = await this.call('POST', path, { inputs: chunk.map(input) }, deadline);
+  private async batchRequest(operation: 'create' | 'upsert' | 'update', chunk: Prepared[], deadline: Deadline): Promise<BatchAttempt<Prepared, Outcome>> {
+    const object = chunk[0]?.record.object ?? '';
+    if (chunk.length === 0) return { accepted: true, outcomes: [] };
+    const response = await this.call('POST', `/crm/v3/objects/${object}/batch/${operation}`, { inputs: chunk.map((p) => p.sent?.payload ?? {}) }, deadline);
     if ((response.status === 200 || response.status === 201 || response.status === 207) && isRecord(response.body)) {
-      return this.batchOutcomes(chunk, response, isNew);
+      const isNew = operation === 'create' ? () => true : operation === 'update' ? () => false : (result: Record<string, unknown>) => result['new'] === true;
+      return { accepted: true, outcomes: this.batchOutcomes(chunk, response, isNew) };
     }
-    if (response.status === 400 && chunk.length > 1 && bisect) {
-      const middle = Math.ceil(chunk.length / 2);
-      const left = await this.batchWrite(path, chunk.slice(0, middle), input, deadline, isNew, bisect);
-      const right = await this.batchWrite(path, chunk.slice(middle), input, deadline, isNew, bisect);
-      return [...left, ...right];
+    return { accepted: false, ...this.rejection(response, chunk) };
+  }
+
+  /**
+   * Whom a whole-batch refusal concerns. HubSpot names the property
+   * (errors[].context.propertyName, or the JSON list in "Property values were
+   * not valid: [...]") and, for a bad value, quotes it; missing ids are
+   * listed in context.ids. A property HubSpot does not have concerns the
+   * inputs that carry it, a bad value those that hold it; an id property
+   * that is not unique (any more) concerns every input. Anything else names
+   * nobody and is isolated by bisection.
+   */
+  private rejection(response: HsResponse, chunk: Prepared[]): { error: SyncError; culprits: ReadonlySet<Prepared> | undefined } {
+    const { body, status } = response;
+    const error = this.hubspotError(body, status);
+    const message = stringField(body, 'message') ?? '';
+    if (/non-unique|not a unique identifier property/i.test(message)) {
+      // The portal changed under us: read the property again next time.
+      for (const object of new Set(chunk.map((p) => p.record.object))) this.identities.delete(object);
+      return {
+        error: new SyncError('mapping', `${error.message} (HUBSPOT_ID_PROPERTY must require unique values for batch/upsert; the property is read again on the next attempt)`, {
+          httpStatus: status,
+          crmCode: error.crmCode,
+          crmResponse: error.crmResponse,
+        }),
+        culprits: new Set(chunk),
+      };
     }
-    const error = this.hubspotError(response.body, response.status);
-    return chunk.map(() => ({ ok: false, error, result: asJson(response.body) ?? null }));
+    const context = isRecord(body) ? body['context'] : undefined;
+    const missingIds = isRecord(context) && Array.isArray(context['ids']) ? context['ids'].map(String) : [];
+    if (missingIds.length > 0) {
+      const ids = new Set(missingIds);
+      const culprits = chunk.filter((p) => {
+        const id = stringField(p.sent?.payload, 'id');
+        return id !== undefined && ids.has(id);
+      });
+      if (culprits.length > 0) return { error, culprits: new Set(culprits) };
+    }
+    if (status === 404) return { error, culprits: new Set(chunk) };
+    const culprits = new Set<Prepared>();
+    for (const detail of errorDetails(body)) {
+      const name = detail.propertyName;
+      if (name === undefined) continue;
+      for (const p of chunk) {
+        const properties = p.sent?.payload['properties'];
+        const value = isRecord(properties) ? properties[name] : undefined;
+        if (typeof value !== 'string') continue;
+        if (detail.code === 'PROPERTY_DOESNT_EXIST' || quotesValue(detail.message ?? message, value)) culprits.add(p);
+      }
+    }
+    return { error, culprits: culprits.size > 0 ? culprits : undefined };
   }
 
   private batchOutcomes(chunk: Prepared[], response: HsResponse, isNew: (result: Record<string, unknown>) => boolean): Outcome[] {
@@ -495,8 +767,8 @@ export class HubSpotTarget implements CrmTarget {
     const jobs: Array<Promise<void>> = [];
     for (const [key, list] of pending) {
       const [from = '', to = ''] = key.split('/');
-      for (let i = 0; i < list.length; i += BATCH_LIMIT) {
-        const chunk = list.slice(i, i + BATCH_LIMIT);
+      for (let i = 0; i < list.length; i += HUBSPOT_BATCH_LIMIT) {
+        const chunk = list.slice(i, i + HUBSPOT_BATCH_LIMIT);
         jobs.push(
           (async () => {
             const response = await this.call(
@@ -540,9 +812,52 @@ export class HubSpotTarget implements CrmTarget {
     await Promise.all(jobs);
   }
 
-  private identityProperty(object: string): string | undefined {
-    if (this.idProperty !== '') return this.idProperty;
-    return object === 'calls' ? 'hs_call_external_id' : undefined;
+  /**
+   * HubSpot refused an id one of our lookups produced: an owner deactivated
+   * (INVALID_OWNER_ID), a contact merged or deleted (the association was
+   * refused), within the cache's TTL. The entry is dropped and the call
+   * retried soon, when the lookup runs afresh, rather than failed for good.
+   * An id the mapping gave (`by: id`) is not ours to doubt.
+   */
+  private unlessStaleLookup(p: Prepared, outcome: Extract<Outcome, { ok: false }>): Outcome {
+    const { error } = outcome;
+    if (error.kind === 'transient') return outcome;
+    const details = errorDetails(error.crmResponse);
+    const stale: Array<{ name: string; request: LookupRequest }> = [];
+    for (const [name, request] of Object.entries(p.resolvedBy)) {
+      const value = p.resolved[name];
+      if (value === undefined) continue;
+      const named = details.some(
+        (d) => d.propertyName === name && (d.code === 'INVALID_OWNER_ID' || quotesValue(d.message ?? '', value)),
+      );
+      if (named) stale.push({ name, request });
+    }
+    if (/associat|exists/i.test(error.message)) {
+      for (const a of p.associations) if (a.lookup !== undefined && mentions(error.message, a.toId)) stale.push(a.lookup);
+    }
+    if (stale.length === 0) return outcome;
+    for (const lookup of stale) this.forgetLookup(lookup.name, lookup.request);
+    return {
+      ...outcome,
+      error: new SyncError('transient', `${error.message}; ${stale.map((s) => s.name).join(', ')} came from a cached lookup that is no longer valid, looked up again on the next attempt`, {
+        retryAt: new Date(this.clock.now() + STALE_LOOKUP_RETRY_MS),
+        httpStatus: error.httpStatus,
+        crmCode: error.crmCode,
+        crmResponse: error.crmResponse,
+      }),
+    };
+  }
+
+  private forgetLookup(name: string, request: LookupRequest): void {
+    const toObject = ASSOCIATION_KEYS[name];
+    if (request.by === 'phone') this.contacts.forget(request.value);
+    else if (request.by === 'email' && toObject === undefined) this.owners.forget(request.value.trim().toLowerCase());
+    else if (request.by === 'email') this.fieldLoader(`${toObject}.email`).forget(request.value.toLowerCase());
+    else if (request.by === 'field') this.fieldLoader(`${request.object}.${request.field}`).forget(request.value.toLowerCase());
+  }
+
+  private lookupTtl(hit: IdHit): number {
+    return hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs;
   }
 
   // --------------------------------------------------------------- lookups
@@ -550,7 +865,9 @@ export class HubSpotTarget implements CrmTarget {
   private async resolveLookups(
     records: CrmRecord[],
     deadline: Deadline,
-  ): Promise<Map<CrmRecord, { properties: Record<string, string>; associations: Association[]; unresolved: string[] }>> {
+  ): Promise<
+    Map<CrmRecord, { properties: Record<string, string>; resolvedBy: Record<string, LookupRequest>; associations: Association[]; unresolved: string[] }>
+  > {
     const phones = new Set<string>();
     const emails = new Set<string>();
     const byField = new Map<string, Set<string>>();
@@ -567,7 +884,7 @@ export class HubSpotTarget implements CrmTarget {
         if (lookup.by === 'phone' && isE164(lookup.value)) phones.add(lookup.value);
         else if (lookup.by === 'email' && toObject !== undefined) addField(toObject, 'email', lookup.value);
         else if (lookup.by === 'email') emails.add(lookup.value.trim().toLowerCase());
-        else if (lookup.by === 'field' && OBJECT_NAME.test(lookup.object) && OBJECT_NAME.test(lookup.field)) addField(lookup.object, lookup.field, lookup.value);
+        else if (lookup.by === 'field' && HUBSPOT_OBJECT_NAME.test(lookup.object) && HUBSPOT_OBJECT_NAME.test(lookup.field)) addField(lookup.object, lookup.field, lookup.value);
       }
     }
     const [phoneHits, ownerHits, fieldHits] = await Promise.all([
@@ -578,9 +895,13 @@ export class HubSpotTarget implements CrmTarget {
       ).then((entries) => new Map(entries)),
     ]);
 
-    const out = new Map<CrmRecord, { properties: Record<string, string>; associations: Association[]; unresolved: string[] }>();
+    const out = new Map<
+      CrmRecord,
+      { properties: Record<string, string>; resolvedBy: Record<string, LookupRequest>; associations: Association[]; unresolved: string[] }
+    >();
     for (const record of records) {
       const properties: Record<string, string> = {};
+      const resolvedBy: Record<string, LookupRequest> = {};
       const associations: Association[] = [];
       const unresolved: string[] = [];
       for (const [name, lookup] of Object.entries(record.lookups)) {
@@ -591,11 +912,15 @@ export class HubSpotTarget implements CrmTarget {
         else if (lookup.by === 'email') {
           id = toObject === undefined ? ownerHits.get(lookup.value.trim().toLowerCase())?.id : fieldHits.get(fieldKey(toObject, 'email'))?.get(lookup.value.toLowerCase())?.id;
         } else id = fieldHits.get(fieldKey(lookup.object, lookup.field))?.get(lookup.value.toLowerCase())?.id;
+        const found = lookup.by === 'id' ? undefined : { name, request: lookup };
         if (typeof id !== 'string' || id === '') unresolved.push(name);
-        else if (toObject !== undefined) associations.push({ toObject, toId: id });
-        else properties[name] = id;
+        else if (toObject !== undefined) associations.push({ toObject, toId: id, ...(found === undefined ? {} : { lookup: found }) });
+        else {
+          properties[name] = id;
+          if (lookup.by !== 'id') resolvedBy[name] = lookup;
+        }
       }
-      out.set(record, { properties, associations, unresolved });
+      out.set(record, { properties, resolvedBy, associations, unresolved });
     }
     return out;
   }
@@ -607,7 +932,7 @@ export class HubSpotTarget implements CrmTarget {
       loader = new BatchLoader<IdHit>({
         crm: 'HubSpot',
         cache: new TtlCache<IdHit>(this.clock),
-        ttlMs: (hit) => (hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs),
+        ttlMs: (hit) => this.lookupTtl(hit),
         maxKeysPerFetch: 500,
         ready: (deadline) => this.searchPacer.ready(deadline),
         fetch: (keys, deadline) => this.searchIds(object, field, keys, deadline, true),
@@ -842,32 +1167,19 @@ export class HubSpotTarget implements CrmTarget {
     const details = isRecord(body) && Array.isArray(body['errors']) ? body['errors'] : [];
     const detail = stringField(details[0], 'message');
     const message = detail ?? stringField(body, 'message') ?? 'request rejected';
-    const kind = TRANSIENT_CATEGORIES.has(category) ? 'transient' : 'permanent';
+    // A property the portal does not have is the mapping's to fix, not the record's.
+    const kind = TRANSIENT_CATEGORIES.has(category)
+      ? 'transient'
+      : errorDetails(body).some((d) => d.code === 'PROPERTY_DOESNT_EXIST')
+        ? 'mapping'
+        : 'permanent';
     return new SyncError(kind, `${category}: ${message}`, { httpStatus: status, crmCode: category, crmResponse: asJson(body) });
   }
 }
 
 // ------------------------------------------------------------------ helpers
 
-/** HubSpot property values are strings; null clears the property. */
-export function propertyValue(value: CrmFieldValue): string {
-  if (value === null) return '';
-  return typeof value === 'string' ? value : String(value);
-}
-
-/** The exact upsert input a record would produce, for dry-run. */
-export function buildHubSpotUpsertInput(record: CrmRecord, idProperty: string, omitCreateOnly: boolean): { [key: string]: JsonValue } {
-  const omit = new Set(omitCreateOnly ? record.createOnly : []);
-  const properties: Record<string, string> = {};
-  for (const [name, value] of Object.entries(record.fields)) if (!omit.has(name)) properties[name] = propertyValue(value);
-  return { idProperty, id: record.externalId, objectWriteTraceId: record.externalId, properties };
-}
-
-function inlineAssociations(p: Prepared): Association[] {
-  return p.associations.filter((a) => ASSOCIATION_TYPE_IDS[`${p.record.object}:${a.toObject}`] !== undefined);
-}
-
-function associationKey(object: string, id: string, association: Association): string {
+function associationKey(object: string, id: string, association: HubSpotAssociation): string {
   return `${object}:${id}>${association.toObject}:${association.toId}`;
 }
 
@@ -880,7 +1192,7 @@ function chunksByObject(prepared: Prepared[]): Prepared[][] {
   }
   const chunks: Prepared[][] = [];
   for (const list of byObject.values()) {
-    for (let i = 0; i < list.length; i += BATCH_LIMIT) chunks.push(list.slice(i, i + BATCH_LIMIT));
+    for (let i = 0; i < list.length; i += HUBSPOT_BATCH_LIMIT) chunks.push(list.slice(i, i + HUBSPOT_BATCH_LIMIT));
   }
   return chunks;
 }
@@ -891,7 +1203,7 @@ function chunkValues(values: string[], fits: (chunk: string[]) => boolean): stri
   let current: string[] = [];
   for (const value of values) {
     const next = [...current, value];
-    if (current.length > 0 && (next.length > BATCH_LIMIT || !fits(next))) {
+    if (current.length > 0 && (next.length > HUBSPOT_BATCH_LIMIT || !fits(next))) {
       chunks.push(current);
       current = [value];
     } else {
@@ -900,6 +1212,51 @@ function chunkValues(values: string[], fits: (chunk: string[]) => boolean): stri
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/**
+ * The details of a HubSpot error body: each `errors[]` entry (code,
+ * context.propertyName, message), and the validation results HubSpot embeds
+ * as JSON in "Property values were not valid: [{...,"error","name"}]".
+ */
+export function errorDetails(body: unknown): ErrorDetail[] {
+  if (!isRecord(body)) return [];
+  const details: ErrorDetail[] = [];
+  for (const entry of Array.isArray(body['errors']) ? body['errors'] : []) {
+    const context = isRecord(entry) ? entry['context'] : undefined;
+    const names = isRecord(context) && Array.isArray(context['propertyName']) ? context['propertyName'] : [];
+    details.push({
+      code: stringField(entry, 'code'),
+      propertyName: typeof names[0] === 'string' ? names[0] : undefined,
+      message: stringField(entry, 'message'),
+    });
+  }
+  const message = stringField(body, 'message') ?? '';
+  const embedded = message.indexOf('[');
+  if (embedded >= 0 && /not valid/i.test(message.slice(0, embedded))) {
+    const parsed = parseJsonBody(message.slice(embedded));
+    for (const entry of Array.isArray(parsed) ? parsed : []) {
+      details.push({ code: stringField(entry, 'error'), propertyName: stringField(entry, 'name'), message: stringField(entry, 'message') });
+    }
+  }
+  return details;
+}
+
+/**
+ * Whether a validation message is about this value: HubSpot starts it with
+ * the value ("EXPLODED was not one of the allowed options: …", "123 is not a
+ * valid owner id"); the list after the first colon (the allowed options)
+ * names values that are fine.
+ */
+function quotesValue(message: string, value: string): boolean {
+  return mentions(message.split(': ')[0] ?? '', value);
+}
+
+/** Whether `text` holds `value` as a whole word (id 1001 is not in 11001). */
+function mentions(text: string, value: string): boolean {
+  if (value === '') return false;
+  const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^\\w])${escaped}([^\\w]|$)`).test(text);
 }
 
 /** An object id as HubSpot writes it: a string, in some answers a number. */

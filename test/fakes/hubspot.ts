@@ -5,15 +5,26 @@ import { FakeCrm, json, type Fault, type FakeRequest, type FakeResponse } from '
 /**
  * A stateful fake of HubSpot's CRM v3/v4 APIs (private-app token auth),
  * answering with the real shapes:
- *  - POST /crm/v3/objects/{type}/batch/upsert|create|update|read: 200 / 201,
- *    207 with `errors` (each carrying context.objectWriteTraceId) when some
- *    inputs fail and every input has an objectWriteTraceId, else 400 for the
- *    whole batch, nothing written;
+ *  - POST /crm/v3/objects/{type}/batch/create: 201; with some inputs failing
+ *    and every input traced by objectWriteTraceId, 207 with `errors` (each
+ *    carrying context.objectWriteTraceId): HubSpot documents multi-status for
+ *    batch create only;
+ *  - POST /crm/v3/objects/{type}/batch/upsert|update: 200; any input failing
+ *    fails the whole batch, nothing written: 400 VALIDATION_ERROR (the
+ *    validation results embedded in the message, as HubSpot writes them), or
+ *    404 OBJECT_NOT_FOUND listing the missing ids in context.ids; an
+ *    idProperty without unique values is refused with HubSpot's
+ *    "Unable to perform update/upsert by non-unique ..." message;
+ *  - POST /crm/v3/objects/{type}/batch/read: 200;
+ *  - GET /crm/v3/properties/{type}/{name}: the property definition
+ *    (hasUniqueValue...), 404 when the portal has no such property;
  *  - POST /crm/v3/objects/{type}/search: filterGroups (OR) of filters (AND),
  *    EQ/NEQ/IN/NOT_IN/HAS_PROPERTY/NOT_HAS_PROPERTY, 200 a page, `after`
  *    paging, the documented limits (5 groups, 6 filters a group, 18 in all,
  *    3,000 characters); contacts carry the computed
- *    hs_searchable_calculated_phone_number / _mobile_number;
+ *    hs_searchable_calculated_phone_number / _mobile_number; a record created
+ *    through the API is found only `searchIndexDelayMs` later, as HubSpot's
+ *    search index lags writes by seconds;
  *  - GET /crm/v3/owners?email=&limit=&after=;
  *  - POST /crm/v4/associations/{from}/{to}/batch/associate/default and
  *    GET /crm/v4/objects/{type}/{id}/associations/{toType};
@@ -32,6 +43,7 @@ export type HubSpotRequestKind =
   | 'associate'
   | 'associations'
   | 'get'
+  | 'property'
   | 'other';
 
 export interface HsObject {
@@ -98,6 +110,8 @@ const ASSOCIATION_TYPE: Record<string, number> = {
 };
 
 const TYPE_IDS: Record<string, string> = { '0-1': 'contacts', '0-2': 'companies', '0-3': 'deals', '0-27': 'tasks', '0-48': 'calls' };
+const TYPE_ID_OF: Record<string, string> = Object.fromEntries(Object.entries(TYPE_IDS).map(([id, name]) => [name, id]));
+const PORTAL_ID = 4_000_001;
 
 /** Objects whose writes require hs_timestamp on create. */
 const TIMESTAMPED = new Set(['calls', 'tasks']);
@@ -115,6 +129,8 @@ export interface FakeHubSpotOptions {
   searchPerSecond?: number;
   /** Region used to compute hs_searchable_calculated_* for numbers without a country code. */
   defaultRegion?: CountryCode;
+  /** How long after an API write a new record becomes visible to search (real time). */
+  searchIndexDelayMs?: number;
 }
 
 interface WriteError {
@@ -134,8 +150,12 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
   dailyLimit: number;
   searchPerSecond: number | undefined;
   dailyUsed = 0;
-  /** Answer a batch with any invalid input by 400 for the whole batch, nothing written (as without multi-status). */
+  /** Answer a batch create with any invalid input by 400 for the whole batch, nothing written (as without multi-status). */
   rejectWholeBatch = false;
+  /** Search sees a record created through the API only this long (ms, real time) after its creation. */
+  searchIndexDelayMs: number;
+  /** When each record created through the API becomes searchable (epoch ms), by `object:id`. */
+  private readonly indexedAt = new Map<string, number>();
   private readonly recent: number[] = [];
   private readonly recentSearches: number[] = [];
   private readonly objects = new Map<string, Map<string, HsObject>>();
@@ -159,6 +179,7 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     this.dailyLimit = options.dailyLimit ?? 1_000_000;
     this.searchPerSecond = options.searchPerSecond;
     this.region = options.defaultRegion ?? 'US';
+    this.searchIndexDelayMs = options.searchIndexDelayMs ?? 0;
     const custom = options.customProperties ?? { calls: ['call_sync_id'], tasks: ['call_sync_id'] };
     const unique = options.uniqueProperties ?? custom;
     for (const [object, props] of Object.entries(custom)) this.custom.set(object, new Set(props));
@@ -190,6 +211,29 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
       archived: owner.archived ?? false,
     });
     return id;
+  }
+
+  /** A custom property, created (or changed) as in Settings → Properties; `unique` ticks "Require unique values". */
+  defineProperty(object: string, name: string, options: { unique?: boolean } = {}): void {
+    const custom = this.custom.get(object) ?? new Set<string>();
+    custom.add(name);
+    this.custom.set(object, custom);
+    const unique = this.unique.get(object) ?? new Set<string>();
+    if (options.unique === true) unique.add(name);
+    else unique.delete(name);
+    this.unique.set(object, unique);
+    if (options.unique === true) for (const row of this.table(object).values()) this.index(object, row);
+  }
+
+  /** Deletes a contact (merged away, removed): associations to it are refused from now on. */
+  removeContact(id: string): void {
+    this.table('contacts').delete(id);
+  }
+
+  /** Deactivates an owner (the user left): HubSpot no longer accepts its id as hubspot_owner_id. */
+  archiveOwner(id: string): void {
+    const owner = this.owners.find((o) => o.id === id);
+    if (owner !== undefined) owner.archived = true;
   }
 
   /** A validation rule on `object`: answer a message to reject the input (VALIDATION_ERROR). */
@@ -241,6 +285,7 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     if (/^\/crm\/v4\/associations\/[\w-]+\/[\w-]+\/batch\/associate\/default$/.test(path) && req.method === 'POST') return 'associate';
     if (/^\/crm\/v4\/objects\/[\w-]+\/\d+\/associations\/[\w-]+$/.test(path) && req.method === 'GET') return 'associations';
     if (/^\/crm\/v3\/objects\/[\w-]+\/[^/]+$/.test(path) && req.method === 'GET') return 'get';
+    if (/^\/crm\/v3\/properties\/[\w-]+\/[^/]+$/.test(path) && req.method === 'GET') return 'property';
     return 'other';
   }
 
@@ -327,6 +372,8 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
           results: ids.map((id) => ({ toObjectId: Number(id), associationTypes: [{ category: 'HUBSPOT_DEFINED', typeId, label: null }] })),
         });
       }
+      case 'property':
+        return this.property(objectName(parts[3]), decodeURIComponent(parts[4] ?? ''));
       case 'get': {
         const object = objectName(parts[3]);
         const idProperty = req.url.searchParams.get('idProperty');
@@ -381,22 +428,31 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
   }
 
   /**
-   * Runs every input, then answers: all good 200 (201 for create); some bad
-   * and every input traced → 207 with the failures in `errors`; some bad
-   * without trace ids → 400 and nothing applied (HubSpot's behaviour without
-   * multi-status).
+   * Runs every input, then answers: all good 200 (201 for create). Some bad:
+   * a create whose inputs are all traced answers 207 with the failures in
+   * `errors` and the others applied (multi-status, which HubSpot documents
+   * for batch create only); anything else fails the whole batch, nothing
+   * applied: 404 listing the ids that do not exist, else 400 with the first
+   * validation error.
    */
   private finishBatch(
     inputs: Array<Record<string, unknown>>,
     attempt: (input: Record<string, unknown>, trace: string | undefined) => { result?: Record<string, unknown>; error?: WriteError; apply?: () => void },
     okStatus: number,
+    multiStatus: boolean,
   ): FakeResponse {
     const traced = inputs.every((i) => typeof i['objectWriteTraceId'] === 'string');
     const outcomes = inputs.map((input) => attempt(input, typeof input['objectWriteTraceId'] === 'string' ? input['objectWriteTraceId'] : undefined));
     const errors = outcomes.flatMap((o) => (o.error === undefined ? [] : [o.error]));
-    if (errors.length > 0 && (!traced || this.rejectWholeBatch)) {
-      const first = errors[0];
-      return this.badRequest(first?.message ?? 'invalid input', first?.errors);
+    if (errors.length > 0 && (!multiStatus || !traced || this.rejectWholeBatch)) {
+      const missing = errors.filter((e) => e.category === 'OBJECT_NOT_FOUND');
+      const first = missing[0];
+      if (first !== undefined) {
+        const ids = missing.flatMap((e) => e.context['ids'] ?? []);
+        return json(404, { status: 'error', message: first.message, correlationId: randomUUID(), context: { ids }, category: 'OBJECT_NOT_FOUND' });
+      }
+      const firstError = errors[0];
+      return this.badRequest(firstError?.message ?? 'invalid input', firstError?.errors);
     }
     for (const o of outcomes) o.apply?.();
     const startedAt = new Date().toISOString();
@@ -414,7 +470,7 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     for (const idProperty of idProperties) {
       if (typeof idProperty !== 'string') return this.badRequest('idProperty is required');
       if (!(this.unique.get(object)?.has(idProperty) ?? false)) {
-        return this.badRequest(`Property ${idProperty} is not a unique identifier property for ${object}`);
+        return this.badRequest(`Unable to perform update/upsert by non-unique ${TYPE_ID_OF[object] ?? object} property ${idProperty} in portal ID ${PORTAL_ID}`);
       }
     }
     const ids = inputs.map((i) => String(i['id']));
@@ -446,11 +502,12 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
             ...(trace === undefined ? {} : { objectWriteTraceId: trace }),
           },
           apply: () => {
-            stored = existing === undefined ? this.store(object, properties) : this.patch(object, existing, properties);
+            stored = existing === undefined ? this.store(object, properties, true) : this.patch(object, existing, properties);
           },
         };
       },
       200,
+      false,
     );
   }
 
@@ -487,12 +544,13 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
             ...(trace === undefined ? {} : { objectWriteTraceId: trace }),
           },
           apply: () => {
-            stored = this.store(object, properties);
+            stored = this.store(object, properties, true);
             for (const link of links) this.link(object, stored.id, link.toObject, link.toId);
           },
         };
       },
       201,
+      true,
     );
   }
 
@@ -515,6 +573,7 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
         };
       },
       200,
+      false,
     );
   }
 
@@ -546,7 +605,7 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
       if (options !== undefined && value !== '' && !options.includes(value)) {
         return invalid('INVALID_OPTION', name, `${value} was not one of the allowed options: ${options.map((o) => `label: "${o}"\nvalue: "${o}"`).join(', ')}`);
       }
-      if (name === 'hubspot_owner_id' && value !== '' && !this.owners.some((o) => o.id === value)) {
+      if (name === 'hubspot_owner_id' && value !== '' && !this.owners.some((o) => o.id === value && !o.archived)) {
         return invalid('INVALID_OWNER_ID', name, `${value} is not a valid owner id`);
       }
     }
@@ -586,8 +645,10 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     const limit = Math.min(200, typeof body['limit'] === 'number' ? body['limit'] : 10);
     const offset = typeof body['after'] === 'string' ? Number(body['after']) : 0;
     const wanted = Array.isArray(body['properties']) ? body['properties'].filter((p): p is string => typeof p === 'string') : [];
+    const now = Date.now();
     const matches = [...this.table(object).values()]
       .filter((row) => {
+        if ((this.indexedAt.get(`${object}:${row.id}`) ?? 0) > now) return false;
         if (groups.length === 0) return true;
         return groups.some((group) =>
           isObject(group) && Array.isArray(group['filters']) && group['filters'].every((filter) => isObject(filter) && matchFilter(this.searchable(object, row), filter)),
@@ -619,6 +680,36 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     if (raw === undefined || raw.trim() === '') return '';
     const parsed = parsePhoneNumberFromString(raw, this.region);
     return parsed?.nationalNumber ?? raw.replace(/\D/g, '').replace(/^0+/, '');
+  }
+
+  // --------------------------------------------------------- properties
+
+  /** GET /crm/v3/properties/{object}/{name}, in the shape HubSpot answers. */
+  private property(object: string, name: string): FakeResponse {
+    const custom = this.custom.get(object)?.has(name) ?? false;
+    const standard = (STANDARD_PROPERTIES[object] ?? []).includes(name);
+    if (!custom && !standard) return this.notFound(`Unable to find property ${name} for object type ${TYPE_ID_OF[object] ?? object}`);
+    const options = ENUMS[object]?.[name];
+    return json(200, {
+      updatedAt: '2024-06-03T10:00:00.000Z',
+      createdAt: '2024-06-03T10:00:00.000Z',
+      name,
+      label: name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()),
+      type: options === undefined ? 'string' : 'enumeration',
+      fieldType: options === undefined ? 'text' : 'select',
+      description: '',
+      groupName: custom ? `${object.replace(/s$/, '')}information` : 'engagement',
+      options: (options ?? []).map((value, displayOrder) => ({ label: value, value, displayOrder, hidden: false })),
+      displayOrder: -1,
+      calculated: false,
+      externalOptions: false,
+      hasUniqueValue: this.unique.get(object)?.has(name) ?? false,
+      hidden: false,
+      hubspotDefined: standard,
+      modificationMetadata: { archivable: custom, readOnlyDefinition: standard, readOnlyValue: false },
+      formField: false,
+      dataSensitivity: 'non_sensitive',
+    });
   }
 
   // ------------------------------------------------------------- owners
@@ -684,12 +775,14 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     return { id: String(this.seq + 1), properties: { hs_createdate: now, hs_lastmodifieddate: now }, createdAt: now, updatedAt: now, archived: false };
   }
 
-  private store(object: string, properties: Record<string, string>): HsObject {
+  /** `viaApi`: created by a client write, so search finds it only searchIndexDelayMs later (seeded records at once). */
+  private store(object: string, properties: Record<string, string>, viaApi = false): HsObject {
     this.seq += 1;
     const id = String(this.seq);
     const now = new Date().toISOString();
     const row: HsObject = { id, properties: { ...properties, hs_object_id: id, hs_createdate: now, hs_lastmodifieddate: now }, createdAt: now, updatedAt: now, archived: false };
     this.table(object).set(id, row);
+    if (viaApi && this.searchIndexDelayMs > 0) this.indexedAt.set(`${object}:${id}`, Date.now() + this.searchIndexDelayMs);
     this.index(object, row);
     return row;
   }
