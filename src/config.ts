@@ -113,8 +113,8 @@ export const envSchema = z
     HUBSPOT_ID_PROPERTY: z.string().default('call_sync_id'),
     HUBSPOT_AMBIGUOUS_MATCH: z.enum(['none', 'first']).default('none'),
     /**
-     * Whether HUBSPOT_ID_PROPERTY has "unique values" set in the portal. When false the
-     * target searches that property before creating (no batch/upsert).
+     * false forces search-before-create. true lets the portal decide: the target reads
+     * HUBSPOT_ID_PROPERTY's definition and upserts only when it has unique values.
      */
     HUBSPOT_ID_PROPERTY_UNIQUE: boolFromEnv(true),
     /** CRM searches a second (HubSpot allows about 5 per account); raise only against a simulated CRM. */
