@@ -131,8 +131,9 @@ export class BatchLoader<V> {
 
 /**
  * A lookup the CRM refuses outright (a field or object the org or portal
- * does not have) leaves the reference unset rather than failing the call;
- * anything retryable still fails the write, so the worker tries again.
+ * does not have: permanent or mapping) leaves the reference unset rather
+ * than failing the call; anything retryable still fails the write, so the
+ * worker tries again.
  */
 export async function tolerateRefusedLookup<V>(
   promise: Promise<Map<string, V>>,
@@ -143,7 +144,7 @@ export async function tolerateRefusedLookup<V>(
   try {
     return await promise;
   } catch (err) {
-    if (err instanceof SyncError && err.kind === 'permanent') {
+    if (err instanceof SyncError && !err.retryable) {
       logger.warn({ lookup: what, crmCode: err.crmCode, httpStatus: err.httpStatus }, `${crm} lookup refused; leaving the reference unset`);
       return new Map();
     }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../log';
 import { TtlCache } from './cache';
 import { ManualClock } from './clock';
 import { Deadline } from './deadline';
-import { BatchLoader } from './loader';
+import { BatchLoader, tolerateRefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { SyncError } from './types';
 
@@ -121,6 +122,15 @@ describe('BatchLoader', () => {
     l.forget('known1');
     await l.loadMany(['known1'], deadline());
     expect(fetched).toEqual([['known1'], ['known1']]);
+  });
+
+  it('leaves a reference unset when the CRM refuses the lookup for good (permanent or mapping), not when it may pass', async () => {
+    const logger = createLogger({ level: 'silent' });
+    for (const kind of ['permanent', 'mapping'] as const) {
+      const refused = await tolerateRefusedLookup(Promise.reject(new SyncError(kind, 'no such property')), logger, 'Test', 'field');
+      expect(refused.size).toBe(0);
+    }
+    await expect(tolerateRefusedLookup(Promise.reject(new SyncError('transient', 'busy')), logger, 'Test', 'field')).rejects.toMatchObject({ kind: 'transient' });
   });
 
   it('hands a failed fetch to every writer waiting on it, and caches nothing', async () => {
