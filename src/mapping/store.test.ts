@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log';
+import { formatMappingErrors } from './errors';
 import { MappingStore } from './store';
 import { loadMappings } from './loader';
 import { copyMappings, readFixture, SHIPPED_DIR } from './test-support';
@@ -91,6 +92,28 @@ describe('MappingStore', () => {
     const opened = await MappingStore.open({ dir: m.dir, defaultRegion: 'US', hccTimezone: 'UTC', logger });
     const line = (await m.read('hcc.yaml')).split('\n').lastIndexOf('source: hcc') + 1;
     expect(opened.ok ? [] : opened.errors).toEqual([{ file: m.file('hcc.yaml'), line, column: 1, message: 'this key appears twice in the same map' }]);
+  });
+
+  it('refuses start-up on an invalid file with the exact file:line:col lines main prints, and logs nothing as loaded', async () => {
+    // main() opens the store with MappingStore.open and, on { ok: false }, prints
+    // formatMappingErrors(errors) under "Invalid mapping files:" and exits 1.
+    const m = await copyMappings();
+    cleanup.push(m.remove);
+    await m.edit('crm/hubspot.yaml', 'table: hubspot.call_outcomes,', 'table: hubspot.call_outcome,');
+    await m.edit('webex-cc.yaml', '    - { is: rona }', '    - { is: ronna }');
+    const { logger, lines } = captureLogs();
+    const opened = await MappingStore.open({ dir: m.dir, defaultRegion: 'US', hccTimezone: 'UTC', logger });
+    expect(opened.ok).toBe(false);
+    const at = async (rel: string, needle: string) => {
+      const text = (await m.read(rel)).split('\n');
+      const line = text.findIndex((l) => l.includes(needle));
+      return `${m.file(rel)}:${line + 1}:${(text[line]?.indexOf(needle) ?? 0) + 1}`;
+    };
+    expect(formatMappingErrors(opened.ok ? [] : opened.errors).split('\n')).toEqual([
+      `${await at('crm/hubspot.yaml', 'hubspot.call_outcome,')} unknown table "hubspot.call_outcome" (did you mean "hubspot.call_outcomes"?)`,
+      `${await at('webex-cc.yaml', 'ronna')} unknown condition "ronna" (did you mean "rona"?); name it under conditions:`,
+    ]);
+    expect(lines.filter((l) => l.msg === 'mappings loaded')).toEqual([]);
   });
 
   it('runs one reload at a time and one more for changes made during it', async () => {
