@@ -16,6 +16,7 @@ import {
 } from '../mapping';
 import type { LoadedMappings } from '../mapping/loader';
 import { hccEventFromFileName } from '../mapping/synthetic';
+import { SOURCES } from '../sources';
 import { isSourceName, SOURCE_NAMES, type SourceName } from '../sources/types';
 
 /**
@@ -152,7 +153,7 @@ async function readPayloads(files: string[], source: SourceName, event: string |
     const list: unknown[] = Array.isArray(doc) ? doc : isObject(doc) && Array.isArray(doc.events) ? doc.events : [doc];
     const type = event ?? (source === 'hcc' ? hccEventFromFileName(file) : undefined);
     if (source === 'hcc' && type === undefined) {
-      throw new UsageError(`${file}: HCC bodies do not name their event; pass --event (call-created, call-ended, call-saved, regulation-f-declined) or name the file after it`);
+      throw new UsageError(`${file}: HCC bodies do not name their event; pass --event (${(SOURCES.hcc.pathEvents ?? []).join(', ')}) or name the file after it`);
     }
     list.forEach((payload, i) => {
       if (!isObject(payload)) throw new UsageError(`${file}: item ${i + 1} is not a JSON object`);

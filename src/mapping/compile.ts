@@ -80,6 +80,12 @@ export interface CompileEnv {
   customNames: ReadonlySet<string> | null;
   phoneRegion: CountryCode;
   hccTimezone: string;
+  /**
+   * Event scope: the headers intake stores for this source (its adapter's
+   * keptHeaders); `@headers.<name>` for any other is an error, since it
+   * would read nothing in production. Null: not checked.
+   */
+  keptHeaders: ReadonlySet<string> | null;
 }
 
 const EMPTY = null;
@@ -127,6 +133,21 @@ export function compilePath(text: string, at: YamlPath, env: CompileEnv): (scope
   if (meta === 'headers') {
     // Intake keeps header names lower-case.
     const rest = segments.map((s) => (typeof s === 'string' ? s.toLowerCase() : s));
+    const [name] = rest;
+    if (typeof name !== 'string') {
+      fail(env, at, `@headers needs a header name, e.g. @headers.${[...(env.keptHeaders ?? ['user-agent'])][0] ?? 'user-agent'}`);
+      return () => EMPTY;
+    }
+    if (env.keptHeaders !== null && !env.keptHeaders.has(name)) {
+      const kept = [...env.keptHeaders];
+      const hint = suggest(name, kept);
+      fail(
+        env,
+        at,
+        `@headers.${name} is never stored for ${env.source ?? 'this source'}, so it would always read empty${hint ? ` (did you mean @headers.${hint}?)` : ''}; the headers kept are ${kept.join(', ')}`,
+      );
+      return () => EMPTY;
+    }
     return (scope) => getAt(scope.event?.headers ?? null, rest);
   }
   if (segments.length > 0) {

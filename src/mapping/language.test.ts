@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parsePath } from './paths';
+import { syntheticEvents } from './synthetic';
 import { MappingError } from './types';
 import { compileConditionSnippet, compileValueSnippet, testEvent } from './test-support';
 
@@ -46,6 +47,13 @@ describe('references', () => {
     expect(c.errors).toEqual([]);
     const event = testEvent({}, { eventType: 'call-saved', callKey: '11142', headers: { etag: 'abc' } });
     expect(await c.evaluate({}, event)).toBe('call-saved 11142 abc');
+  });
+
+  it('files preview and example events with only the headers intake keeps, names lower-cased', () => {
+    const [event] = syntheticEvents('genesys-ocs', [{ payload: { GSW_CALL_ATTEMPT_GUID: 'a', GSW_MESSAGE_GUID: 'm' }, headers: { ETag: 'm', Authorization: 'Basic c2VjcmV0', 'X-Custom': '1' } }], {
+      hccTimezone: 'UTC',
+    });
+    expect(event?.headers).toEqual({ etag: 'm' });
   });
 
   it('treats empty text as missing', async () => {

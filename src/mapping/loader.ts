@@ -3,6 +3,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CountryCode } from 'libphonenumber-js';
+import { SOURCES } from '../sources';
 import { SOURCE_NAMES, type SourceName } from '../sources/types';
 import type { CompileEnv, CondFn, NamedConditions, Table } from './compile';
 import { compileCondition } from './compile';
@@ -160,6 +161,7 @@ export async function loadMappings(options: LoadOptions): Promise<LoadResult> {
       customNames: null,
       phoneRegion: defaultRegion,
       hccTimezone: options.hccTimezone,
+      keptHeaders: null,
     };
     crmBases.set(kind, {
       activity: compileBaseRecord(input.activity, ['activity'], env),
@@ -183,6 +185,7 @@ export async function loadMappings(options: LoadOptions): Promise<LoadResult> {
       customNames: null,
       phoneRegion: isPhoneRegion(region) ? region : defaultRegion,
       hccTimezone: options.hccTimezone,
+      keptHeaders: new Set(SOURCES[source].keptHeaders),
     };
     const plan = compileSourcePlan(source, input, env, named);
     const activityEnv: CompileEnv = { ...env, scope: 'activity', syncedEvents: null, customNames: plan.customNames };

@@ -27,7 +27,6 @@ export interface SyntheticOptions {
   firstId?: number;
 }
 
-export const HCC_EVENT_TYPES = ['call-created', 'call-ended', 'call-saved', 'regulation-f-declined'] as const;
 
 /** A fixed "received" instant for bodies that carry no usable time of their own. */
 const SYNTHETIC_RECEIVED_AT = new Date('2024-01-01T00:00:00.000Z');
@@ -79,9 +78,20 @@ export function syntheticEvents(source: SourceName, inputs: readonly SyntheticIn
       vendorTimeRaw: who.vendorTimeRaw,
       receivedAt: input.receivedAt ?? who.vendorTime ?? SYNTHETIC_RECEIVED_AT,
       payload: input.payload,
-      headers: input.headers ?? {},
+      headers: keptHeaders(source, input.headers ?? {}),
     };
   });
+}
+
+/** The headers intake would store: the adapter's keptHeaders, names lower-cased (so preview reads what production reads). */
+function keptHeaders(source: SourceName, headers: Record<string, string>): Record<string, string> {
+  const kept = new Set(SOURCES[source].keptHeaders);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (kept.has(lower)) out[lower] = value;
+  }
+  return out;
 }
 
 /** Events grouped by call, in first-seen order. */
@@ -98,5 +108,6 @@ export function groupByCall(events: readonly StoredEvent[]): Map<string, StoredE
 /** The HCC URL event a fixture file name stands for (call-saved-callback.json -> call-saved). */
 export function hccEventFromFileName(name: string): string | undefined {
   const base = name.replace(/^.*[\\/]/, '').replace(/\.json$/i, '');
-  return [...HCC_EVENT_TYPES].sort((a, b) => b.length - a.length).find((e) => base === e || base.startsWith(`${e}-`));
+  // The URL events intake accepts for HCC, from its adapter: one list for both.
+  return [...(SOURCES.hcc.pathEvents ?? [])].sort((a, b) => b.length - a.length).find((e) => base === e || base.startsWith(`${e}-`));
 }

@@ -25,6 +25,7 @@ export interface SnippetOptions {
   scope?: 'event' | 'activity';
   phoneRegion?: CountryCode;
   hccTimezone?: string;
+  keptHeaders?: ReadonlySet<string>;
 }
 
 function envFor(yaml: YamlFile, errors: MappingFileError[], options: SnippetOptions): CompileEnv {
@@ -47,6 +48,7 @@ function envFor(yaml: YamlFile, errors: MappingFileError[], options: SnippetOpti
     customNames: null,
     phoneRegion: options.phoneRegion ?? 'US',
     hccTimezone: options.hccTimezone ?? 'America/Chicago',
+    keptHeaders: options.keptHeaders ?? null,
   };
 }
 

@@ -145,6 +145,33 @@ describe('mapping validation', () => {
     ]);
   });
 
+  it('reports @headers.<name> for a header intake does not keep for the source', async () => {
+    // Genesys keeps content-type, user-agent and etag (src/sources/genesys-ocs.ts): anything else would always read empty.
+    const { errors, text, file } = await errorsAfter(
+      'genesys-ocs.yaml',
+      '    chainId: { path: GSW_CHAIN_ID }',
+      '    chainId: { path: GSW_CHAIN_ID }\n    messageId: { path: "@headers.etg" }\n    host: { template: "{@headers.Host} {@headers.ETag}" }',
+    );
+    expect(errors).toEqual([
+      {
+        file,
+        ...pos(text, '"@headers.etg"'),
+        message: '@headers.etg is never stored for genesys-ocs, so it would always read empty (did you mean @headers.etag?); the headers kept are content-type, user-agent, etag',
+      },
+      {
+        file,
+        ...pos(text, '"{@headers.Host}'),
+        message: '@headers.host is never stored for genesys-ocs, so it would always read empty; the headers kept are content-type, user-agent, etag',
+      },
+    ]);
+  });
+
+  it('accepts @headers.<name> for a kept header, in any case', async () => {
+    await m.edit('enreach.yaml', '    callbackId: { events: CallbackChanged, path: CallBackId }', '    callbackId: { events: CallbackChanged, path: CallBackId }\n    eventHeader: { path: "@headers.X-Benemen-Event" }');
+    const r = await loadMappings(options());
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+
   it('reports an unknown named condition', async () => {
     const { errors, text, file } = await errorsAfter('webex-cc.yaml', '    - { is: rona }', '    - { is: ronna }');
     expect(errors).toEqual([{ file, ...pos(text, 'ronna'), message: 'unknown condition "ronna" (did you mean "rona"?); name it under conditions:' }]);
