@@ -98,6 +98,35 @@ describe('npm run mappings', () => {
     );
   });
 
+  it('preview: shows the exact request the dry-run target builds, with the configured external-id field', async () => {
+    type Sent = { externalId: string; request: string; payload: Record<string, unknown> };
+    type Out = { calls: { dryRun: { ok: boolean; sent: { salesforce: Sent[]; hubspot: Sent[] } } }[] };
+    const file = path.join(FIXTURES_DIR, 'genesys-ocs/contact-processed-callback.json');
+    const run = async (args: string[]) => {
+      const r = await cli(['preview', '--source', 'genesys-ocs', '--json', '--dir', SHIPPED_DIR, ...args, file], { SALESFORCE_EXTERNAL_ID_FIELD: 'Vendor_Call_Key__c' });
+      expect(r.code).toBe(0);
+      return (JSON.parse(r.stdout) as Out).calls[0]?.dryRun;
+    };
+    const first = await run([]);
+    expect(first?.ok).toBe(true);
+    const [task, followup] = first?.sent.salesforce ?? [];
+    expect(task?.request).toBe('PATCH /services/data/v62.0/composite/sobjects/Task/Vendor_Call_Key__c');
+    expect(task?.payload).toMatchObject({ Subject: 'Outbound call – Callback requested', TaskSubtype: 'Call', Vendor_Call_Key__c: 'genesys-ocs:0A3F9E2B-77C4-4D5A-9E61-0B9F8A7C6D03' });
+    expect(followup?.payload).toMatchObject({ Status: 'Not Started', Vendor_Call_Key__c: 'genesys-ocs:0A3F9E2B-77C4-4D5A-9E61-0B9F8A7C6D03:callback' });
+    const [call, task2] = first?.sent.hubspot ?? [];
+    expect(call?.request).toMatch(/^POST \/crm\/v3\/objects\/calls\/batch\/(upsert|create)$/);
+    expect(JSON.stringify(call?.payload)).toContain('"hs_call_title":"Outbound call – Callback requested"');
+    expect(task2?.request).toMatch(/^POST \/crm\/v3\/objects\/tasks\/batch\//);
+
+    // A later sync of a call already in the CRM: TaskSubtype (create-only) is left out.
+    const update = await run(['--update']);
+    expect(update?.sent.salesforce[0]?.payload).not.toHaveProperty('TaskSubtype');
+    expect(update?.sent.salesforce[0]?.payload).toMatchObject({ Subject: 'Outbound call – Callback requested' });
+
+    const text = await cli(['preview', '--source', 'genesys-ocs', '--dir', SHIPPED_DIR, file]);
+    expect(text.stdout).toContain('--- dry-run request, for the first sync of the call\n{\n  "crm": "dry-run",\n');
+  });
+
   it('preview: a clear message for bad input', async () => {
     m = await copyMappings();
     const body = m.file('body.json');

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { loadConfigOrExit, type Env } from '../config';
+import { loadConfigOrExit, type Config, type Env } from '../config';
+import { DryRunTarget } from '../crm/dry-run';
+import { createLogger } from '../log';
 import {
   formatMappingErrors,
   groupByCall,
@@ -23,9 +25,11 @@ import { isSourceName, SOURCE_NAMES, type SourceName } from '../sources/types';
  * npm run mappings -- <command>
  *
  *   validate                      check every mapping file; exit 1 with file:line:col errors
- *   preview --source S [--event E] payload.json...
- *                                 the canonical activity and the exact Salesforce and
- *                                 HubSpot records those payloads give (lookups unresolved)
+ *   preview --source S [--event E] [--update] payload.json...
+ *                                 the canonical activity, the exact Salesforce and
+ *                                 HubSpot records those payloads give (lookups
+ *                                 unresolved) and the request the dry-run target
+ *                                 builds from them
  *   test [--source S]             run the example cases in mappings/examples/
  *
  * Options: --dir <mappings dir> (default MAPPINGS_DIR), --json (preview).
@@ -36,13 +40,16 @@ const USAGE = `usage: npm run mappings -- <command> [options]
 
 commands:
   validate                                  check all mapping files
-  preview --source <source> [--event <type>] <payload.json>...
-                                            show the activity and the CRM records
+  preview --source <source> [--event <type>] [--update] <payload.json>...
+                                            show the activity, the CRM records and
+                                            the dry-run request
   test [--source <source>]                  run the examples in <dir>/examples/
 
 options:
   --dir <dir>     mappings directory (default: MAPPINGS_DIR, ./mappings)
   --json          preview: print one JSON document
+  --update        preview: the request for a call already in the CRM (a later
+                  sync: create-only fields left out), not for its first sync
 sources: ${SOURCE_NAMES.join(', ')}`;
 
 class UsageError extends Error {}
@@ -60,6 +67,11 @@ const CLI_SETTINGS = [
   'HCC_TIMEZONE',
   // preview and test file uContact events as intake does, with its zone
   'UCONTACT_TIMEZONE',
+  // preview shows the dry-run request as the targets would send it
+  'SALESFORCE_EXTERNAL_ID_FIELD',
+  'SALESFORCE_API_VERSION',
+  'HUBSPOT_ID_PROPERTY',
+  'HUBSPOT_ID_PROPERTY_UNIQUE',
 ] as const satisfies readonly (keyof Env)[];
 
 function cliEnvironment(env: Record<string, string | undefined>): Record<string, string | undefined> {
@@ -68,6 +80,8 @@ function cliEnvironment(env: Record<string, string | undefined>): Record<string,
 
 interface CliOptions extends LoadOptions {
   ucontactTimezone: string;
+  /** Only CLI_SETTINGS come from the environment; the rest are the schema's defaults. */
+  config: Config;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -80,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
       source: { type: 'string' },
       event: { type: 'string' },
       json: { type: 'boolean', default: false },
+      update: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -94,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
     defaultRegion: config.DEFAULT_PHONE_REGION,
     hccTimezone: config.HCC_TIMEZONE,
     ucontactTimezone: config.UCONTACT_TIMEZONE,
+    config,
   };
   const source = values.source;
   if (source !== undefined && !isSourceName(source)) throw new UsageError(`unknown source "${source}"; sources: ${SOURCE_NAMES.join(', ')}`);
@@ -104,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     case 'preview':
       if (source === undefined) throw new UsageError('preview needs --source <source>');
       if (rest.length === 0) throw new UsageError('preview needs at least one payload file');
-      return preview(options, source, values.event, rest, values.json);
+      return preview(options, source, values.event, rest, { json: values.json, update: values.update });
     case 'test':
       return test(options, source);
     default:
@@ -163,24 +179,39 @@ async function readPayloads(files: string[], source: SourceName, event: string |
   return inputs;
 }
 
-async function preview(options: CliOptions, source: SourceName, event: string | undefined, files: string[], json: boolean): Promise<number> {
+async function preview(
+  options: CliOptions,
+  source: SourceName,
+  event: string | undefined,
+  files: string[],
+  output: { json: boolean; update: boolean },
+): Promise<number> {
   const set = await load(options);
   if (!set) return 1;
   const events = syntheticEvents(source, await readPayloads(files, source, event), { hccTimezone: options.hccTimezone, ucontactTimezone: options.ucontactTimezone });
+  // The dry-run target builds exactly the request elements the live targets send; here it runs once per call, offline.
+  const dryRun = new DryRunTarget(options.config, createLogger({ level: 'silent' }));
   const calls = [];
+  let failed = false;
   for (const [callKey, list] of groupByCall(events)) {
     const activity = await set.fold(source, callKey, list);
+    const records = { salesforce: await set.toCrm(activity, 'salesforce'), hubspot: await set.toCrm(activity, 'hubspot') };
+    const knownIds: Record<string, string> = {};
+    if (output.update) for (const r of [...records.salesforce, ...records.hubspot]) knownIds[r.externalId] = `(id of ${r.externalId})`;
+    const [result] = await dryRun.write([{ syncId: 0, externalId: activity.externalId, records, knownIds }]);
+    const request = result === undefined ? null : result.ok ? { ok: true, sent: result.sent } : { ok: false, error: result.error.message, sent: result.sent ?? null };
+    if (request?.ok === false) failed = true;
     calls.push({
       callKey,
       events: list.map((e) => ({ id: e.id, eventType: e.eventType, disposition: set.classify(source, e.eventType), vendorTime: e.vendorTime?.toISOString() ?? null })),
       activity,
-      salesforce: await set.toCrm(activity, 'salesforce'),
-      hubspot: await set.toCrm(activity, 'hubspot'),
+      ...records,
+      dryRun: request,
     });
   }
-  if (json) {
+  if (output.json) {
     process.stdout.write(`${JSON.stringify({ source, calls }, null, 2)}\n`);
-    return 0;
+    return failed ? 1 : 0;
   }
   for (const call of calls) {
     const out: string[] = [];
@@ -205,9 +236,13 @@ async function preview(options: CliOptions, source: SourceName, event: string | 
         }
       }
     }
+    out.push(`--- dry-run request, ${output.update ? 'for a call already in the CRM (--update)' : 'for the first sync of the call'}`);
+    if (call.dryRun === null) out.push('(the dry-run target gave no result)');
+    else if (!call.dryRun.ok) out.push(`the target would refuse it: ${call.dryRun.error}`);
+    if (call.dryRun?.sent != null) out.push(JSON.stringify(call.dryRun.sent, null, 2));
     process.stdout.write(`${out.join('\n')}\n\n`);
   }
-  return 0;
+  return failed ? 1 : 0;
 }
 
 async function test(options: LoadOptions, source: SourceName | undefined): Promise<number> {
