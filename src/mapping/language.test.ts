@@ -196,3 +196,62 @@ describe('JSONata escape hatch', () => {
     expect((err as MappingError).details).toEqual({ source: 'test', file: 'snippet.yaml', line: 1 });
   });
 });
+
+/** Every input -> output example of the Transforms section of mappings/README.md, so the guide cannot drift from what the code does. */
+describe('the transform examples in mappings/README.md', () => {
+  const tables = { 'genesys.call_result': { 6: 'Busy' }, dispositions: { 51: 'Sale' } };
+  const cases: [string, Record<string, unknown>, unknown][] = [
+    ['{ path: agent_disp, nullIf: [-1] }', { agent_disp: -1 }, null],
+    ['{ path: agent_disp, nullIf: [-1] }', { agent_disp: 51 }, 51],
+    ['{ path: campaign, replace: { pattern: "\\\\s*(<-|->)\\\\s*$", with: "" } }', { campaign: 'Ventas<-' }, 'Ventas'],
+    ['{ path: call_type, case: lower }', { call_type: 'Outbound' }, 'outbound'],
+    ['{ path: GSW_CALL_TIME, time: epoch.millis }', { GSW_CALL_TIME: '1700000125.251' }, '2023-11-14T22:15:25.251Z'],
+    ['{ path: ts, time: epoch-s }', { ts: 1700000000 }, '2023-11-14T22:13:20.000Z'],
+    ['{ path: ts, time: epoch-s }', { ts: '1700000000.5' }, '2023-11-14T22:13:20.500Z'],
+    ['{ path: data.createdTime, time: epoch-ms }', { data: { createdTime: 1665773882000 } }, '2022-10-14T18:58:02.000Z'],
+    ['{ path: Timestamp, time: iso }', { Timestamp: '2018-01-01T08:01:23.45' }, '2018-01-01T08:01:23.450Z'],
+    ['{ path: Timestamp, time: iso }', { Timestamp: '2023-06-27T13:22:18+02:00' }, '2023-06-27T11:22:18.000Z'],
+    ['{ path: call_date, time: local, zone: America/Chicago }', { call_date: '2023-06-27 13:22:18' }, '2023-06-27T18:22:18.000Z'],
+    ['{ path: call_date, time: local, zone: America/Chicago }', { call_date: '2023-48-13 06:48:51' }, null],
+    ['{ path: startedAt, date: true }', { startedAt: '2023-11-15T03:30:00.000Z' }, '2023-11-15'],
+    ['{ path: startedAt, date: true, zone: America/Chicago }', { startedAt: '2023-11-15T03:30:00.000Z' }, '2023-11-14'],
+    ['{ path: call_duration, duration: s }', { call_duration: 12 }, 12],
+    ['{ path: call_duration, duration: s }', { call_duration: -1 }, null],
+    ['{ path: holdMs, duration: ms }', { holdMs: 95400 }, 95],
+    ['{ path: durationSeconds, duration: { from: s, to: ms } }', { durationSeconds: 95 }, 95000],
+    ['{ path: phone, phone: true }', { phone: '9725550138' }, '+19725550138'],
+    ['{ path: phone, phone: true }', { phone: '12' }, '12'],
+    ['{ path: callerIdNum, phone: UY }', { callerIdNum: '099123456' }, '+59899123456'],
+    ['{ path: GSW_CALL_RESULT, table: genesys.call_result }', { GSW_CALL_RESULT: 6 }, 'Busy'],
+    ['{ path: GSW_CALL_RESULT, table: genesys.call_result }', { GSW_CALL_RESULT: 99 }, 99],
+    ['{ path: GSW_CALL_RESULT, table: genesys.call_result, fallback: null }', { GSW_CALL_RESULT: 99 }, null],
+    ['{ path: lead_id, number: true }', { lead_id: '65439' }, 65439],
+    ['{ path: lead_id, number: true }', { lead_id: 'n/a' }, null],
+    ['{ path: lead_id, string: true }', { lead_id: 65439 }, '65439'],
+    ['{ path: is_abandoned, boolean: true }', { is_abandoned: '1' }, true],
+    ['{ path: is_abandoned, boolean: true }', { is_abandoned: 'true' }, true],
+    ['{ path: is_abandoned, boolean: true }', { is_abandoned: 0 }, false],
+    ['{ path: is_abandoned, boolean: true }', { is_abandoned: 'false' }, false],
+    ['{ path: is_abandoned, boolean: true }', { is_abandoned: 'yes' }, null],
+    ['{ path: GSW_AGENT_ID, email: true }', { GSW_AGENT_ID: ' jane.doe@example.com ' }, 'jane.doe@example.com'],
+    ['{ path: GSW_AGENT_ID, email: true }', { GSW_AGENT_ID: '4021' }, null],
+    ['{ path: notes, truncate: 7 }', { notes: 'Renewal confirmed' }, 'Renewal'],
+    ['{ path: dnis, default: unknown }', { dnis: '' }, 'unknown'],
+    ['{ path: dnis, default: unknown }', { dnis: '7001' }, '7001'],
+    ['{ path: agent_disp, nullIf: [-1], table: dispositions, default: No disposition }', { agent_disp: -1 }, 'No disposition'],
+  ];
+  it.each(cases)('%s with %j', async (yaml, payload, want) => {
+    expect(await value(yaml, payload, { tables })).toEqual(want);
+  });
+
+  const times: [string, Record<string, unknown>, unknown][] = [
+    ['{ secondsBetween: [{ path: answeredAt }, { path: endedAt }] }', { answeredAt: '2023-11-14T22:13:28.050Z', endedAt: '2023-11-14T22:15:00.500Z' }, 92],
+    ['{ secondsBetween: [{ path: answeredAt }, { path: endedAt }] }', { answeredAt: '2023-11-14T22:15:00.500Z', endedAt: '2023-11-14T22:13:28.050Z' }, null],
+    ['{ secondsBetween: [{ path: answeredAt }, { path: endedAt }] }', { answeredAt: null, endedAt: '2023-11-14T22:13:28.050Z' }, null],
+    ['{ addSeconds: [{ path: startedAt }, { path: durationSeconds }] }', { startedAt: '2023-06-27T18:22:18.000Z', durationSeconds: 12 }, '2023-06-27T18:22:30.000Z'],
+    ['{ subtractSeconds: [{ path: endedAt }, { path: durationSeconds }] }', { endedAt: '2023-06-13T10:21:40.000Z', durationSeconds: 185 }, '2023-06-13T10:18:35.000Z'],
+  ];
+  it.each(times)('%s with %j', async (yaml, activity, want) => {
+    expect(await value(yaml, activity, { scope: 'activity' })).toEqual(want);
+  });
+});
