@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/client';
 import type { SyncStatus } from '../db/schema';
 import { testConfig } from '../config';
-import { MappingError, emptyActivity, type CallActivity, type CrmRecord, type MappingSet, type StoredEvent } from '../mapping/types';
+import { MappingError, emptyActivity, type CallActivity, type CrmRecord, type EventDisposition, type MappingSet, type StoredEvent } from '../mapping/types';
 import type { NewEvent } from '../outbox/ingest';
 import type { SourceName } from '../sources/types';
 import type { WorkerConfig } from '../worker/worker';
@@ -20,17 +20,29 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
  */
 export class FixableMappings implements MappingSet {
   private readonly labels = new Map<string, string>([['SALE', 'Sale']]);
+  /** Event types RevOps set to `ignore`; every other type syncs. */
+  private readonly ignoredTypes = new Set<string>();
 
   fix(code: string, label: string): void {
     this.labels.set(code, label);
   }
 
-  classify(): 'sync' {
-    return 'sync';
+  ignore(eventType: string): void {
+    this.ignoredTypes.add(eventType);
+  }
+
+  /** RevOps moves a type from `ignore` to `sync`. */
+  sync(eventType: string): void {
+    this.ignoredTypes.delete(eventType);
+  }
+
+  classify(_source: SourceName, eventType: string): EventDisposition {
+    return this.ignoredTypes.has(eventType) ? 'ignore' : 'sync';
   }
 
   async fold(source: SourceName, callKey: string, events: StoredEvent[]): Promise<CallActivity> {
-    const sorted = [...events].sort((a, b) => a.id - b.id);
+    // Like the real fold: only the event types the mappings sync count.
+    const sorted = events.filter((e) => this.classify(source, e.eventType) === 'sync').sort((a, b) => a.id - b.id);
     let code: string | null = null;
     for (const e of sorted) {
       const value = (e.payload as { disposition?: unknown }).disposition;
@@ -163,9 +175,27 @@ export async function seedCall(db: Queryable, seed: SeedCall): Promise<number> {
   return id;
 }
 
+/** Adds one event to a call's history, of any type and status (a seedCall call's events are all call-ended). */
+export async function addEvent(
+  db: Queryable,
+  event: { source?: SourceName; callKey: string; eventType: string; status: 'pending' | 'synced' | 'failed' | 'ignored' | 'discarded'; payload?: Record<string, unknown> },
+): Promise<number> {
+  seq += 1;
+  const body = JSON.stringify({ callKey: event.callKey, eventType: event.eventType, seq, ...event.payload });
+  const rows = await db.query<{ id: number }>(
+    `INSERT INTO webhook_events (source, event_type, dedupe_key, call_key, raw_body, payload, headers, status)
+     VALUES ($1, $2, $3, $4, $5::text, $5::text::jsonb, '{}'::jsonb, $6) RETURNING id`,
+    [event.source ?? 'hcc', event.eventType, `${event.eventType}:${event.callKey}:${seq}`, event.callKey, body, event.status],
+  );
+  const id = rows[0]?.id;
+  if (id === undefined) throw new Error('addEvent: no row');
+  return id;
+}
+
 export async function callRow(db: Queryable, id: number) {
   const rows = await db.query<{
     status: SyncStatus;
+    version: number;
     attempts: number;
     next_attempt_at: Date;
     locked_by: string | null;
@@ -173,7 +203,7 @@ export async function callRow(db: Queryable, id: number) {
     last_error: string | null;
     activity: unknown;
     updated_at: Date;
-  }>(`SELECT status, attempts, next_attempt_at, locked_by, locked_until, last_error, activity, updated_at FROM call_syncs WHERE id = $1`, [id]);
+  }>(`SELECT status, version, attempts, next_attempt_at, locked_by, locked_until, last_error, activity, updated_at FROM call_syncs WHERE id = $1`, [id]);
   return rows[0];
 }
 

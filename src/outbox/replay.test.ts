@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { callRow, eventStatuses, seedCall } from '../admin/testing';
+import { addEvent, callRow, eventStatuses, seedCall } from '../admin/testing';
 import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
 import { PENDING_CHANNEL } from './ingest';
-import { discardCall, loadReplayCandidate, matchReplay, replayCall, replayMatching } from './replay';
+import { BulkReplayError, discardCall, loadReplayCandidate, matchReplay, replayCall, replayMatching } from './replay';
 import { completeSyncs } from './sync-store';
 
 describe.each(testDbKinds())('replay and discard SQL on %s', (kind) => {
@@ -32,7 +32,7 @@ describe.each(testDbKinds())('replay and discard SQL on %s', (kind) => {
     const id = await seedCall(db(), { callKey: 'f1', status: 'failed', attempts: 3, lastError: 'disposition: no label', events: ['synced', 'failed'] });
     const before = Date.now();
     const outcome = await replayCall(db(), id, { dispositionLabel: 'Sale' });
-    expect(outcome).toEqual({ outcome: 'done', previousStatus: 'failed', previousAttempts: 3, events: 1 });
+    expect(outcome).toEqual({ outcome: 'done', previousStatus: 'failed', previousAttempts: 3, events: 1, reclassified: 0 });
     const row = await callRow(db(), id);
     expect(row).toMatchObject({ status: 'pending', attempts: 0, locked_by: null, last_error: 'disposition: no label', activity: { dispositionLabel: 'Sale' } });
     expect(row?.next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
@@ -88,13 +88,14 @@ describe.each(testDbKinds())('replay and discard SQL on %s', (kind) => {
 
   it('discards a call and its unsynced events; a replay brings them back', async () => {
     const id = await seedCall(db(), { callKey: 'd1', status: 'failed', events: ['synced', 'failed', 'pending', 'ignored'] });
-    expect(await discardCall(db(), id)).toEqual({ outcome: 'done', previousStatus: 'failed', previousAttempts: 0, events: 2 });
+    expect(await discardCall(db(), id)).toEqual({ outcome: 'done', previousStatus: 'failed', previousAttempts: 0, events: 2, reclassified: 0 });
     expect((await callRow(db(), id))?.status).toBe('discarded');
     expect(await eventStatuses(db(), 'd1')).toEqual(['synced', 'discarded', 'discarded', 'ignored']);
 
     const candidate = await loadReplayCandidate(db(), id);
-    // The fold for a replay sees the discarded events too (it brings them back), never the ignored one.
+    // The fold for a replay sees the discarded events too (it brings them back); the ignored one is apart, for reclassification.
     expect(candidate?.events.map((e) => e.id)).toEqual([1, 2, 3]);
+    expect(candidate?.ignored.map((e) => e.id)).toEqual([4]);
     expect(await replayCall(db(), id, null)).toMatchObject({ outcome: 'done', previousStatus: 'discarded', events: 2 });
     expect(await eventStatuses(db(), 'd1')).toEqual(['synced', 'pending', 'pending', 'ignored']);
   });
@@ -129,7 +130,7 @@ describe.each(testDbKinds())('replay and discard SQL on %s', (kind) => {
 
     const progress: number[] = [];
     const result = await replayMatching(testDb.database, filter, { batchSize: 200, onBatch: (p) => progress.push(p.count) });
-    expect(result).toEqual({ count: 1050, skipped: 1, events: 1050, batches: 6 });
+    expect(result).toEqual({ count: 1050, skipped: 1, events: 1050, reclassified: 0, batches: 6 });
     expect(progress).toEqual([200, 400, 600, 800, 1000, 1050]);
     const counts = await db().query<{ status: string; attempts: number; n: number }>(
       `SELECT status, attempts, count(*)::int AS n FROM call_syncs WHERE call_key LIKE 'bulk-%' GROUP BY status, attempts`,
@@ -146,7 +147,97 @@ describe.each(testDbKinds())('replay and discard SQL on %s', (kind) => {
   it('ends a bulk replay of pending calls although the replayed rows still match', async () => {
     for (let i = 0; i < 25; i += 1) await seedCall(db(), { callKey: `p${i}`, status: 'pending', attempts: 2 });
     const result = await replayMatching(testDb.database, { status: 'pending' }, { batchSize: 10 });
-    expect(result).toEqual({ count: 25, skipped: 0, events: 0, batches: 3 });
+    expect(result).toEqual({ count: 25, skipped: 0, events: 0, reclassified: 0, batches: 3 });
     expect((await db().query(`SELECT count(*)::int AS n FROM call_syncs WHERE attempts = 0 AND next_attempt_at <= now()`))[0]).toEqual({ n: 25 });
+  });
+
+  it('makes the ignored events of a replayed call pending when their type is now synced, and counts them into the call', async () => {
+    const id = await seedCall(db(), { callKey: 'r1', status: 'failed', attempts: 2, events: ['failed'] });
+    const note = await addEvent(db(), { callKey: 'r1', eventType: 'note-added', status: 'ignored' });
+    await addEvent(db(), { callKey: 'r1', eventType: 'agent-log', status: 'ignored' });
+    // Another call's ignored event of the same type stays as it is.
+    const other = await seedCall(db(), { callKey: 'r2', status: 'failed', events: ['failed'] });
+    await addEvent(db(), { callKey: 'r2', eventType: 'note-added', status: 'ignored' });
+    expect((await callRow(db(), id))?.version).toBe(1);
+
+    const outcome = await db().transaction((tx) => replayCall(tx, id, null, [{ source: 'hcc', eventType: 'note-added' }]));
+    expect(outcome).toEqual({ outcome: 'done', previousStatus: 'failed', previousAttempts: 2, events: 1, reclassified: 1 });
+    expect(await eventStatuses(db(), 'r1')).toEqual(['pending', 'pending', 'ignored']);
+    expect(await callRow(db(), id)).toMatchObject({ status: 'pending', attempts: 0, version: 2 });
+    expect(await eventStatuses(db(), 'r2')).toEqual(['failed', 'ignored']);
+    expect((await callRow(db(), other))?.status).toBe('failed');
+    // The worker's fold now reads it.
+    const candidate = await loadReplayCandidate(db(), id);
+    expect(candidate?.events.map((e) => e.id)).toContain(note);
+  });
+
+  it('reclassifies in bulk only the calls it replays, with the types the caller says are synced now', async () => {
+    const a = await seedCall(db(), { callKey: 'b1', status: 'failed', events: ['failed'] });
+    await addEvent(db(), { callKey: 'b1', eventType: 'note-added', status: 'ignored' });
+    await addEvent(db(), { callKey: 'b1', eventType: 'agent-log', status: 'ignored' });
+    const b = await seedCall(db(), { source: 'enreach', callKey: 'b2', status: 'failed', events: ['failed'] });
+    await addEvent(db(), { source: 'enreach', callKey: 'b2', eventType: 'note-added', status: 'ignored' });
+    const leased = await seedCall(db(), { callKey: 'b3', status: 'failed', leaseSeconds: 60, events: ['failed'] });
+    await addEvent(db(), { callKey: 'b3', eventType: 'note-added', status: 'ignored' });
+    const synced = await seedCall(db(), { callKey: 'b4', status: 'synced', events: ['synced'] });
+    await addEvent(db(), { callKey: 'b4', eventType: 'note-added', status: 'ignored' });
+
+    const asked: string[] = [];
+    const result = await replayMatching(testDb.database, { status: 'failed' }, {
+      batchSize: 2,
+      // Only hcc's note-added is synced now.
+      reclassify: (types) => {
+        asked.push(...types.map((t) => `${t.source}/${t.eventType}`));
+        return types.filter((t) => t.source === 'hcc' && t.eventType === 'note-added');
+      },
+    });
+    expect(result).toMatchObject({ count: 2, skipped: 1, reclassified: 1 });
+    expect(asked.sort()).toEqual(['enreach/note-added', 'hcc/agent-log', 'hcc/note-added']);
+    expect(await eventStatuses(db(), 'b1')).toEqual(['pending', 'pending', 'ignored']);
+    expect(await callRow(db(), a)).toMatchObject({ status: 'pending', version: 2 });
+    expect(await eventStatuses(db(), 'b2', 'enreach')).toEqual(['pending', 'ignored']);
+    expect((await callRow(db(), b))?.version).toBe(1);
+    expect(await eventStatuses(db(), 'b3')).toEqual(['failed', 'ignored']);
+    expect((await callRow(db(), leased))?.status).toBe('failed');
+    expect(await eventStatuses(db(), 'b4')).toEqual(['synced', 'ignored']);
+    expect((await callRow(db(), synced))?.status).toBe('synced');
+  });
+
+  it("runs inBatch in each batch's transaction: when it fails, that batch is not replayed and the error says what was", async () => {
+    for (let i = 0; i < 5; i += 1) await seedCall(db(), { callKey: `t${i}`, status: 'failed', events: ['failed'] });
+    const seen: Array<{ count: number; done: boolean }> = [];
+    const run = replayMatching(testDb.database, { status: 'failed' }, {
+      batchSize: 2,
+      inBatch: async (tx, progress) => {
+        seen.push({ count: progress.count, done: progress.done });
+        // What the batch did is visible inside its own transaction...
+        const [row] = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM call_syncs WHERE status = 'pending'`);
+        expect(row?.n).toBe(progress.count);
+        if (seen.length === 2) throw new Error('audit insert failed');
+      },
+    });
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BulkReplayError);
+    expect((err as BulkReplayError).partial).toMatchObject({ count: 2, batches: 1 });
+    expect(seen).toEqual([
+      { count: 2, done: false },
+      { count: 4, done: false },
+    ]);
+    // ...and the failed batch rolled back with it.
+    expect((await db().query(`SELECT count(*)::int AS n FROM call_syncs WHERE status = 'pending'`))[0]).toEqual({ n: 2 });
+
+    const finished: Array<{ count: number; done: boolean }> = [];
+    await replayMatching(testDb.database, { status: 'failed' }, { batchSize: 2, inBatch: async (_tx, p) => void finished.push({ count: p.count, done: p.done }) });
+    expect(finished).toEqual([
+      { count: 2, done: false },
+      { count: 3, done: true },
+    ]);
+    const empty: Array<{ count: number; done: boolean }> = [];
+    await replayMatching(testDb.database, { status: 'failed' }, { inBatch: async (_tx, p) => void empty.push({ count: p.count, done: p.done }) });
+    // Nothing matched: still one (empty) transaction, so the caller's audit row is written there too.
+    expect(empty).toEqual([{ count: 0, done: true }]);
   });
 });

@@ -2,7 +2,7 @@ import type { Database, Queryable } from '../db/client';
 import type { SyncStatus } from '../db/schema';
 import type { JsonValue, StoredEvent } from '../mapping/types';
 import type { SourceName } from '../sources/types';
-import { PENDING_CHANNEL } from './ingest';
+import { PENDING_CHANNEL, pgTextArray } from './ingest';
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './sync-store';
 
 /**
@@ -35,10 +35,22 @@ import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './sync-store';
  * worker a no-op (completeSyncs only writes rows still `locked_by` it), so a
  * stale outcome can never overwrite the admin's replay or discard.
  *
+ * Reclassification: intake stores an event whose type the mappings ignore
+ * as 'ignored', outside every activity. When RevOps later moves that type to
+ * `sync`, a replay of the call (single or bulk) makes those events 'pending'
+ * so the fold takes them in (see reclassifyIgnored). The mappings decide
+ * which types that is, so the caller passes them in.
+ *
  * Lock order: a call row is locked before its events, and several calls in
  * (source, call_key) order, the order intake and completeSyncs use, so these
  * statements cannot deadlock with the worker or with intake.
  */
+
+/** An event type of a source, as the mappings classify it. */
+export interface EventTypeRef {
+  source: SourceName;
+  eventType: string;
+}
 
 /** A call as the replay needs it, with the events the fold reads. */
 export interface ReplayCandidate {
@@ -49,12 +61,15 @@ export interface ReplayCandidate {
   /** True while a worker holds an active lease on the call. */
   leased: boolean;
   events: StoredEvent[];
+  /** Events stored as ignored: a replay folds (and makes pending) those whose type the current mappings sync. */
+  ignored: StoredEvent[];
 }
 
 /**
  * The call and the events a replay would fold: every syncable event, the
  * discarded ones included because replay brings them back (loadEvents in
- * sync-store.ts, which the worker uses, leaves discarded events out).
+ * sync-store.ts, which the worker uses, leaves discarded events out), and
+ * apart from them the ignored ones, which the caller reclassifies.
  */
 export async function loadReplayCandidate(db: Queryable, id: number): Promise<ReplayCandidate | undefined> {
   const calls = await db.query<{ id: number; source: SourceName; call_key: string; status: SyncStatus; leased: boolean }>(
@@ -63,10 +78,10 @@ export async function loadReplayCandidate(db: Queryable, id: number): Promise<Re
   );
   const call = calls[0];
   if (!call) return undefined;
-  const rows = await db.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS}
+  const rows = await db.query<EventRow & { event_status: string }>(
+    `SELECT ${EVENT_COLUMNS}, e.status AS event_status
      FROM webhook_events e
-     WHERE e.source = $1 AND e.call_key = $2 AND e.status IN ('pending', 'synced', 'failed', 'discarded')
+     WHERE e.source = $1 AND e.call_key = $2 AND e.status IN ('pending', 'synced', 'failed', 'discarded', 'ignored')
      ORDER BY e.id`,
     [call.source, call.call_key],
   );
@@ -76,14 +91,70 @@ export async function loadReplayCandidate(db: Queryable, id: number): Promise<Re
     callKey: call.call_key,
     status: call.status,
     leased: call.leased,
-    events: rows.map(toStoredEvent),
+    events: rows.filter((r) => r.event_status !== 'ignored').map(toStoredEvent),
+    ignored: rows.filter((r) => r.event_status === 'ignored').map(toStoredEvent),
   };
+}
+
+/**
+ * Makes the ignored events of the given calls pending when their type is
+ * one of `types` (those the current mappings now sync), and counts them into
+ * their call: version (the events folded), pending_since and the event
+ * window. Run it in the transaction that replayed the calls: their rows are
+ * locked already, so the events come second, as the lock order wants.
+ * Answers how many events moved.
+ */
+const RECLASSIFY_SQL = `
+WITH types AS (
+  SELECT * FROM unnest($2::text[], $3::text[]) AS t(source, event_type)
+),
+moved AS (
+  UPDATE webhook_events e SET status = 'pending', next_attempt_at = NULL
+  FROM call_syncs c JOIN types t ON t.source = c.source
+  WHERE c.id = ANY($1::bigint[])
+    AND e.source = c.source AND e.call_key = c.call_key AND e.event_type = t.event_type
+    AND e.status = 'ignored'
+  RETURNING c.id AS call_id, e.received_at
+),
+counted AS (
+  UPDATE call_syncs c SET
+    version = c.version + m.n,
+    pending_since = LEAST(c.pending_since, m.oldest),
+    first_event_at = LEAST(c.first_event_at, m.oldest),
+    last_event_at = GREATEST(c.last_event_at, m.newest)
+  FROM (SELECT call_id, count(*)::int AS n, min(received_at) AS oldest, max(received_at) AS newest FROM moved GROUP BY call_id) m
+  WHERE c.id = m.call_id
+  RETURNING m.n
+)
+SELECT COALESCE(sum(n), 0)::int AS events FROM counted
+`;
+
+export async function reclassifyIgnored(db: Queryable, callIds: readonly number[], types: readonly EventTypeRef[]): Promise<number> {
+  if (callIds.length === 0 || types.length === 0) return 0;
+  const rows = await db.query<{ events: number }>(RECLASSIFY_SQL, [
+    `{${callIds.join(',')}}`,
+    pgTextArray(types.map((t) => t.source)),
+    pgTextArray(types.map((t) => t.eventType)),
+  ]);
+  return rows[0]?.events ?? 0;
+}
+
+/** The event types the given calls have stored as ignored (served by webhook_events_call). */
+export async function ignoredTypes(db: Queryable, callIds: readonly number[]): Promise<EventTypeRef[]> {
+  if (callIds.length === 0) return [];
+  const rows = await db.query<{ source: SourceName; event_type: string }>(
+    `SELECT DISTINCT e.source, e.event_type
+     FROM call_syncs c JOIN webhook_events e ON e.source = c.source AND e.call_key = c.call_key
+     WHERE c.id = ANY($1::bigint[]) AND e.status = 'ignored'`,
+    [`{${callIds.join(',')}}`],
+  );
+  return rows.map((r) => ({ source: r.source, eventType: r.event_type }));
 }
 
 export type SingleOutcome =
   | { outcome: 'missing' }
   | { outcome: 'busy'; lockedBy: string | null; lockedUntil: Date }
-  | { outcome: 'done'; previousStatus: SyncStatus; previousAttempts: number; events: number };
+  | { outcome: 'done'; previousStatus: SyncStatus; previousAttempts: number; events: number; reclassified: number };
 
 /**
  * Queues one call now. `activity` (the fold with the current mappings) is
@@ -132,7 +203,17 @@ SELECT t.status, t.attempts, t.leased, t.locked_by, t.locked_until,
 FROM target t
 `;
 
-export async function replayCall(db: Queryable, id: number, activity: JsonValue | null): Promise<SingleOutcome> {
+/**
+ * `reclassify`: the event types the current mappings sync; the call's
+ * ignored events of those types become pending. Two statements: pass a
+ * transaction so both commit together.
+ */
+export async function replayCall(
+  db: Queryable,
+  id: number,
+  activity: JsonValue | null,
+  reclassify: readonly EventTypeRef[] = [],
+): Promise<SingleOutcome> {
   const rows = await db.query<{
     status: SyncStatus;
     attempts: number;
@@ -141,7 +222,9 @@ export async function replayCall(db: Queryable, id: number, activity: JsonValue 
     locked_until: Date | null;
     events: number;
   }>(REPLAY_ONE_SQL, [id, activity === null ? null : JSON.stringify(activity)]);
-  return singleOutcome(rows[0]);
+  const outcome = singleOutcome(rows[0]);
+  if (outcome.outcome !== 'done') return outcome;
+  return { ...outcome, reclassified: await reclassifyIgnored(db, [id], reclassify) };
 }
 
 export type DiscardOutcome = SingleOutcome | { outcome: 'synced' };
@@ -197,7 +280,7 @@ function singleOutcome(
 ): SingleOutcome {
   if (!row) return { outcome: 'missing' };
   if (row.leased && row.locked_until) return { outcome: 'busy', lockedBy: row.locked_by, lockedUntil: row.locked_until };
-  return { outcome: 'done', previousStatus: row.status, previousAttempts: row.attempts, events: row.events };
+  return { outcome: 'done', previousStatus: row.status, previousAttempts: row.attempts, events: row.events, reclassified: 0 };
 }
 
 /** Which calls a bulk replay takes: one status, optionally one source and a window on updated_at. */
@@ -340,6 +423,7 @@ events AS (
 SELECT (SELECT max(id) FROM batch) AS last_id,
        (SELECT count(*) FROM batch)::int AS scanned,
        (SELECT count(*) FROM replayed)::int AS replayed,
+       COALESCE((SELECT json_agg(id) FROM replayed), '[]'::json) AS replayed_ids,
        (SELECT count(*) FROM events)::int AS events,
        (SELECT pg_notify('${PENDING_CHANNEL}', '') FROM replayed LIMIT 1) IS NULL AS notified
 `;
@@ -352,23 +436,37 @@ export interface BulkReplayResult {
   skipped: number;
   /** Events brought back from failed/discarded to pending. */
   events: number;
+  /** Ignored events of the replayed calls made pending because their type is now synced. */
+  reclassified: number;
   batches: number;
 }
 
 export const DEFAULT_REPLAY_BATCH = 500;
 
+export interface ReplayMatchingOptions {
+  batchSize?: number;
+  /** Which of the given ignored event types the current mappings sync; without it ignored events stay ignored. */
+  reclassify?: (types: EventTypeRef[]) => EventTypeRef[];
+  /**
+   * Runs inside every batch's transaction, after its changes, with the
+   * totals including it (`done` on the last one, which may have changed
+   * nothing): an audit row written here commits with exactly that batch.
+   */
+  inBatch?: (tx: Queryable, progress: BulkReplayResult & { done: boolean }) => Promise<void>;
+  /** Progress, after each batch has committed. */
+  onBatch?: (progress: BulkReplayResult) => void;
+}
+
 /**
- * Queues every call matching the filter, batch by batch (see replayBatchSql).
- * `onBatch` reports progress; a failure mid-way leaves the batches already
- * committed replayed, and the error carries the partial result.
+ * Queues every call matching the filter, batch by batch (see replayBatchSql),
+ * each batch one short transaction: the replay statement, the
+ * reclassification of its calls' ignored events, and `inBatch`. A failure
+ * mid-way leaves the batches already committed replayed, and the error
+ * carries their totals.
  */
-export async function replayMatching(
-  database: Database,
-  filter: ReplayFilter,
-  options: { batchSize?: number; onBatch?: (progress: BulkReplayResult) => void } = {},
-): Promise<BulkReplayResult> {
+export async function replayMatching(database: Database, filter: ReplayFilter, options: ReplayMatchingOptions = {}): Promise<BulkReplayResult> {
   const batchSize = options.batchSize ?? DEFAULT_REPLAY_BATCH;
-  const result: BulkReplayResult = { count: 0, skipped: 0, events: 0, batches: 0 };
+  let result: BulkReplayResult = { count: 0, skipped: 0, events: 0, reclassified: 0, batches: 0 };
   let after = 0;
   for (;;) {
     const params: unknown[] = [];
@@ -379,21 +477,42 @@ export async function replayMatching(
     const afterParam = `$${params.length}`;
     params.push(batchSize);
     const limitParam = `$${params.length}`;
-    let rows: Array<{ last_id: number | null; scanned: number; replayed: number; events: number }>;
+    let batch: { next: BulkReplayResult; lastId: number | null; done: boolean };
     try {
-      rows = await database.query(replayBatchSql(where, statusParam, afterParam, limitParam), params);
+      batch = await database.transaction(async (tx) => {
+        const rows = await tx.query<{ last_id: number | null; scanned: number; replayed: number; replayed_ids: number[]; events: number }>(
+          replayBatchSql(where, statusParam, afterParam, limitParam),
+          params,
+        );
+        const row = rows[0];
+        const scanned = row?.scanned ?? 0;
+        let reclassified = 0;
+        if (row && options.reclassify && row.replayed_ids.length > 0) {
+          const types = options.reclassify(await ignoredTypes(tx, row.replayed_ids));
+          reclassified = await reclassifyIgnored(tx, row.replayed_ids, types);
+        }
+        const next: BulkReplayResult =
+          scanned === 0 || !row
+            ? result
+            : {
+                count: result.count + row.replayed,
+                skipped: result.skipped + (row.scanned - row.replayed),
+                events: result.events + row.events,
+                reclassified: result.reclassified + reclassified,
+                batches: result.batches + 1,
+              };
+        const done = scanned < batchSize || row?.last_id === null || row?.last_id === undefined;
+        await options.inBatch?.(tx, { ...next, done });
+        return { next, lastId: row?.last_id ?? null, done };
+      });
     } catch (err) {
       throw new BulkReplayError(result, err);
     }
-    const row = rows[0];
-    if (!row || row.scanned === 0 || row.last_id === null) break;
-    result.count += row.replayed;
-    result.skipped += row.scanned - row.replayed;
-    result.events += row.events;
-    result.batches += 1;
-    after = row.last_id;
-    options.onBatch?.({ ...result });
-    if (row.scanned < batchSize) break;
+    const changed = batch.next !== result;
+    result = batch.next;
+    if (changed) options.onBatch?.({ ...result });
+    if (batch.done || batch.lastId === null) break;
+    after = batch.lastId;
   }
   return result;
 }
