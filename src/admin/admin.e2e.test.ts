@@ -5,25 +5,31 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
+import { SalesforceTarget } from '../crm/salesforce';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';
+import type { MappingStore } from '../mapping';
 import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
 import { SyncWorker } from '../worker/worker';
+import { startFakeSalesforce, type FakeSalesforce } from '../../test/fakes/salesforce';
+import { SECRETS } from '../../test/helpers/app';
 import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
-import { MemoryTarget } from '../../test/helpers/memory-target';
 import { mountAdmin } from './index';
-import { ADMIN_TOKEN, FixableMappings, fastWorkerConfig, newEvent } from './testing';
+import { CALL_RESULT_RULE, addHccDispositionLabel, copyShippedMappings, postHccCall, seedHccOrg } from './test-setup';
+import { ADMIN_TOKEN, fastWorkerConfig } from './testing';
 
 /**
- * The admin's promise, end to end in a real browser: a call fails because of
- * a mapping bug; the admin logs in, finds it and sees why; RevOps fixes the
- * mapping; the admin replays it (and a second one in bulk, through the
- * confirmation step) and watches it reach the CRM with the corrected values.
+ * The admin's promise, end to end in a real browser on the real stack: HCC
+ * webhooks through the intake, the shipped YAML mappings (a copy RevOps can
+ * edit) behind the MappingStore, the worker woken by NOTIFY with the
+ * Salesforce target, and the Salesforce fake served over HTTP.
  *
- * Everything is real except the CRM (an in-memory target) and the mapping
- * files (a mapping with a fixable value table): HTTP server, database,
- * worker woken by NOTIFY, Chromium.
+ * A disposition code the value table lacks gives a Task whose Call Result
+ * is the bare code, and the org's validation rule rejects it. The admin logs
+ * in, finds the failed call and sees why; RevOps adds the code to the table;
+ * the admin replays the call (and a second one in bulk, through the
+ * confirmation step) and watches both reach the org with the label.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -47,26 +53,35 @@ describe.each(testDbKinds())('admin page end to end in Chromium on %s', (kind) =
   let ingest: IngestQueue;
   let context: BrowserContext;
   let userDataDir: string;
-  const mappings = new FixableMappings();
-  const target = new MemoryTarget();
+  let mappings: Awaited<ReturnType<typeof copyShippedMappings>> | undefined;
+  let store: MappingStore;
+  let fake: FakeSalesforce;
+  let app: ReturnType<typeof createApp>;
 
   beforeAll(async () => {
     testDb = await createTestDatabase(kind);
-    const config = testConfig({ ADMIN_TOKEN });
+    mappings = await copyShippedMappings(logger);
+    store = mappings.store;
+    const started = await startFakeSalesforce();
+    fake = started.fake;
+    seedHccOrg(fake);
+
+    const config = testConfig({ ...SECRETS, ADMIN_TOKEN, ...started.env });
+    const target = new SalesforceTarget(config, logger);
     const metrics = new Metrics();
     ingest = new IngestQueue(testDb.database, { maxBatch: 50, maxInFlight: 1, timeoutMs: 5_000 }, logger, metrics);
-    const app = createApp({
+    app = createApp({
       config,
       database: testDb.database,
       logger,
       metrics,
       ingest,
-      mappings: { current: () => mappings },
-      mount: (a) => mountAdmin(a, { config, database: testDb.database, logger, mappings: { current: () => mappings }, target }),
+      mappings: store,
+      mount: (a) => mountAdmin(a, { config, database: testDb.database, logger, mappings: store, target }),
     });
     worker = new SyncWorker({
       database: testDb.database,
-      mappings: { current: () => mappings },
+      mappings: store,
       target,
       config: fastWorkerConfig({ SYNC_POLL_MS: 500 }),
       logger,
@@ -87,6 +102,8 @@ describe.each(testDbKinds())('admin page end to end in Chromium on %s', (kind) =
     await context?.close();
     await worker?.stop(1_000);
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await fake?.close();
+    await mappings?.remove();
     await testDb?.drop();
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
@@ -104,20 +121,17 @@ describe.each(testDbKinds())('admin page end to end in Chromium on %s', (kind) =
     }
   }
 
-  it('logs in, finds the failed sync and why, replays it after the mapping fix and watches it succeed', async () => {
-    // Three calls: one the mapping handles, two with a disposition code the value table lacks.
-    await Promise.all([
-      ingest.submit(newEvent('e2e-ok', 'call-ended', { disposition: 'SALE' })),
-      ingest.submit(newEvent('e2e-one', 'call-created')),
-      ingest.submit(newEvent('e2e-one', 'call-ended', { disposition: 'CALLBACK' })),
-      ingest.submit(newEvent('e2e-two', 'call-ended', { disposition: 'CALLBACK' })),
-    ]);
-    await expect.poll(async () => [await statusOf('e2e-ok'), await statusOf('e2e-one'), await statusOf('e2e-two')], { timeout: 10_000, interval: 100 }).toEqual([
+  it('logs in, finds the failed sync and why, replays it after the mapping fix and watches it reach the org', async () => {
+    // Three calls: one with a code the value table knows, two with one it lacks.
+    await postHccCall(app, 9_300_001, 51);
+    await postHccCall(app, 9_300_002, 77);
+    await postHccCall(app, 9_300_003, 77);
+    await expect.poll(async () => [await statusOf('9300001'), await statusOf('9300002'), await statusOf('9300003')], { timeout: 15_000, interval: 100 }).toEqual([
       'synced',
       'failed',
       'failed',
     ]);
-    expect(target.records.has('hcc:e2e-one')).toBe(false);
+    expect(fake.taskByExternalId('hcc:9300002')).toBeUndefined();
 
     const page = await context.newPage();
 
@@ -134,56 +148,58 @@ describe.each(testDbKinds())('admin page end to end in Chromium on %s', (kind) =
     // The dashboard opens on the failed list.
     const dashboard = await page.locator('main').innerText();
     expect(dashboard).toContain('Failed syncs');
-    expect(dashboard).toContain('e2e-one');
-    expect(dashboard).toContain('e2e-two');
-    expect(dashboard).not.toContain('e2e-ok');
+    expect(dashboard).toContain('9300002');
+    expect(dashboard).toContain('9300003');
+    expect(dashboard).not.toContain('9300001');
     expect(await page.locator('th[data-count="failed"]').innerText()).toBe('2');
 
-    // The detail says why.
-    await Promise.all([page.waitForURL(/\/admin\/ui\/syncs\/\d+$/), page.click('a:text-is("e2e-one")')]);
+    // The detail says why: the org's validation rule, on the bare code the mapping gave.
+    await Promise.all([page.waitForURL(/\/admin\/ui\/syncs\/\d+$/), page.click('a:text-is("9300002")')]);
     expect(await page.locator('#sync-status').getAttribute('data-status')).toBe('failed');
-    expect(await page.locator('#last-error').innerText()).toContain('disposition: no label for code "CALLBACK" in the value table');
-    expect(await page.locator('main').innerText()).toContain('"disposition": "CALLBACK"');
+    expect(await page.locator('#last-error').innerText()).toContain(CALL_RESULT_RULE);
+    expect(await page.locator('main').innerText()).toContain('"agent_disp": 77');
+    expect(await page.locator('main').textContent()).toContain('"dispositionLabel": "77"');
 
-    // Replaying before the fix is refused and queues nothing.
-    await Promise.all([page.waitForURL(/refused=mapping$/), page.click('button:text("Replay with the current mappings")')]);
-    expect(await page.locator('p.banner.bad[role="alert"]').innerText()).toContain('Not queued: the current mappings still fail on this call');
-    expect(await statusOf('e2e-one')).toBe('failed');
-
-    // RevOps fixes the mapping; the replay now goes through and the worker syncs it.
-    mappings.fix('CALLBACK', 'Callback requested');
+    // RevOps adds the code to the value table; the store reloads the edited file.
+    addHccDispositionLabel(mappings?.dir ?? '', 77, 'Left voicemail');
+    expect(await store.reload()).toBe(true);
     await page.reload();
-    expect(await page.locator('main').innerText()).toContain('fold this call without error');
+    // The preview sits in a collapsed <details>: its text is there, not rendered.
+    expect(await page.locator('main').textContent()).toContain('"dispositionLabel": "Left voicemail"');
+
+    // The replay goes through and the worker writes the corrected Task.
     await Promise.all([page.waitForURL(/notice=replayed$/), page.click('button:text("Replay with the current mappings")')]);
     expect(await page.locator('p.banner.ok').innerText()).toContain('Queued for replay with the current mappings.');
     await pollPage(page, async () => (await page.locator('#sync-status').getAttribute('data-status')) === 'synced');
-    const crmId = target.records.get('hcc:e2e-one')?.id;
-    expect(crmId).toBeDefined();
-    expect(await page.locator('#crm-id').innerText()).toBe(crmId);
-    expect(target.records.get('hcc:e2e-one')?.fields).toMatchObject({ CallDisposition: 'Callback requested', Subject: 'Call: Callback requested' });
+    const task = fake.taskByExternalId('hcc:9300002');
+    expect(task).toMatchObject({ CallDisposition: 'Left voicemail', Subject: 'Outbound call – Left voicemail', Status: 'Completed' });
+    expect(await page.locator('#crm-id').innerText()).toBe(task?.Id);
 
     // The other failed call goes in bulk, behind a confirmation step.
     await page.goto(`${baseUrl}/admin`);
-    expect(await page.locator('main').innerText()).toContain('e2e-two');
+    expect(await page.locator('main').innerText()).toContain('9300003');
     await Promise.all([page.waitForURL(/\/admin\/ui\/replay\?/), page.click('button:text("Replay all matching failed syncs")')]);
     expect(await page.locator('h1').innerText()).toBe('Replay 1 call?');
-    expect(await statusOf('e2e-two')).toBe('failed');
+    expect(await statusOf('9300003')).toBe('failed');
     await Promise.all([page.waitForURL(/notice=bulk/), page.click('button:text("Yes, replay 1 call")')]);
     expect(await page.locator('p.banner.ok').innerText()).toContain('Queued 1 call for replay.');
     await page.goto(`${baseUrl}/admin?status=synced`);
-    await pollPage(page, async () => (await page.locator('table[aria-label="Syncs"]').innerText().catch(() => '')).includes('e2e-two'));
-    expect(target.records.get('hcc:e2e-two')?.fields).toMatchObject({ CallDisposition: 'Callback requested' });
+    await pollPage(page, async () => (await page.locator('table[aria-label="Syncs"]').innerText().catch(() => '')).includes('9300003'));
+    expect(fake.taskByExternalId('hcc:9300003')).toMatchObject({ CallDisposition: 'Left voicemail' });
     expect(await page.locator('th[data-count="failed"]').innerText()).toBe('0');
+    expect(fake.tasks()).toHaveLength(3);
 
-    // Every action is in the trail, as done from the page.
+    // Every action is in the trail, as done from the page; each showing of the detail is a view.
     const audit = await testDb.database.query<{ action: string; via: string; ip: string | null }>(`SELECT action, via, ip FROM admin_audit ORDER BY id`);
-    expect(audit.map((a) => a.action)).toEqual(['session.login', 'sync.replay', 'sync.replay', 'syncs.replay.dry_run', 'syncs.replay']);
-    expect(
-      (await testDb.database.query<{ outcome: string }>(`SELECT details->>'outcome' AS outcome FROM admin_audit WHERE action = 'sync.replay' ORDER BY id`)).map(
-        (r) => r.outcome,
-      ),
-    ).toEqual(['refused', 'queued']);
+    expect(audit.map((a) => a.action).filter((a) => a !== 'sync.view')).toEqual(['session.login', 'sync.replay', 'syncs.replay.dry_run', 'syncs.replay']);
+    expect(audit.filter((a) => a.action === 'sync.view').length).toBeGreaterThanOrEqual(3);
     expect(new Set(audit.map((a) => `${a.via} ${a.ip}`))).toEqual(new Set(['page 127.0.0.1']));
+
+    // Logging out ends the session server-side: the browser's old cookie, put back, is refused.
+    await Promise.all([page.waitForURL(/\/admin\/login\?bye=1$/), page.click('button:text("Log out")')]);
+    if (session) await context.addCookies([session]);
+    await page.goto(`${baseUrl}/admin`);
+    expect(new URL(page.url()).pathname).toBe('/admin/login');
     await page.close();
   }, 60_000);
 });

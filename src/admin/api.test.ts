@@ -1,18 +1,23 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { testConfig, type Config } from '../config';
 import { SyncError } from '../crm/types';
+import type { Database } from '../db/client';
+import { ERROR_CODES } from '../errors';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';
 import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
 import { SyncWorker } from '../worker/worker';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { testDbKinds, type TestDatabase } from '../../test/helpers/db';
 import { MemoryTarget } from '../../test/helpers/memory-target';
 import { adminApi } from './api';
 import { ADMIN_DISABLED_MESSAGE } from './auth';
 import { mountAdmin } from './index';
 import { AdminService } from './service';
-import { ADMIN_TOKEN, FixableMappings, auditRows, callRow, eventStatuses, fastWorkerConfig, newEvent, seedCall } from './testing';
+import { encodeCursor } from './store';
+import { useAdminTestDatabase } from './test-setup';
+import { ADMIN_TOKEN, FixableMappings, addEvent, auditRows, callRow, eventStatuses, fastWorkerConfig, newEvent, seedCall } from './testing';
 
 const logger = createLogger({ level: 'silent' });
 /** What @hono/node-server passes as env: the socket the request came in on. */
@@ -40,31 +45,28 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
   let config: Config;
   let app: ReturnType<typeof createApp>;
 
-  beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-  });
-  afterAll(async () => {
-    await testDb.drop();
-  });
-  beforeEach(async () => {
-    await testDb.database.query('TRUNCATE webhook_events, call_syncs, sync_attempts, admin_audit RESTART IDENTITY CASCADE');
+  const db = useAdminTestDatabase(kind);
+  beforeEach(() => {
+    testDb = db();
     mappings = new FixableMappings();
     target = new MemoryTarget();
     config = testConfig({ ADMIN_TOKEN });
     app = buildApp(config);
   });
 
-  function buildApp(appConfig: Config) {
+  function buildApp(appConfig: Config, options: { database?: Database; log?: typeof logger } = {}) {
     const metrics = new Metrics();
-    ingest = new IngestQueue(testDb.database, { maxBatch: 100, maxInFlight: 1, timeoutMs: 5_000 }, logger, metrics);
+    const database = options.database ?? testDb.database;
+    const log = options.log ?? logger;
+    ingest = new IngestQueue(testDb.database, { maxBatch: 100, maxInFlight: 1, timeoutMs: 5_000 }, log, metrics);
     return createApp({
       config: appConfig,
-      database: testDb.database,
-      logger,
+      database,
+      logger: log,
       metrics,
       ingest,
       mappings: { current: () => mappings },
-      mount: (a) => mountAdmin(a, { config: appConfig, database: testDb.database, logger, mappings: { current: () => mappings }, target }),
+      mount: (a) => mountAdmin(a, { config: appConfig, database, logger: log, mappings: { current: () => mappings }, target }),
     });
   }
 
@@ -151,6 +153,33 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
       }
     });
 
+    it('audits refused requests, the first 5 per address in 15 minutes, never with the token', async () => {
+      const id = await seedCall(testDb.database, { callKey: 'guarded', status: 'failed' });
+      const other = { incoming: { socket: { remoteAddress: '198.51.100.99', remotePort: 1, remoteFamily: 'IPv4' } } };
+      for (let i = 0; i < 8; i += 1) {
+        const res = await app.request(`/admin/syncs/${id}/replay`, { method: 'POST', headers: { authorization: `Bearer guess-${i}-${ADMIN_TOKEN}`, 'user-agent': 'guesser' } }, CONN);
+        expect(res.status).toBe(401);
+      }
+      expect((await app.request('/admin/syncs', {}, other)).status).toBe(401);
+      expect((await app.request('/admin/events/1%00x', { headers: { authorization: 'Basic x' } }, other)).status).toBe(401);
+      const rows = await auditRows(testDb.database);
+      expect(rows.map((r) => [r.action, r.ip, r.via, r.user_agent, r.details])).toEqual([
+        ...[1, 2, 3, 4].map((n) => ['api.auth_failed', '203.0.113.7', 'api', 'guesser', { reason: 'wrong', method: 'POST', path: `/admin/syncs/${id}/replay`, failures: n }]),
+        [
+          'api.auth_failed',
+          '203.0.113.7',
+          'api',
+          'guesser',
+          { reason: 'wrong', method: 'POST', path: `/admin/syncs/${id}/replay`, failures: 5, note: 'further failures from this address are not audited for 15 minutes' },
+        ],
+        ['api.auth_failed', '198.51.100.99', 'api', null, { reason: 'missing', method: 'GET', path: '/admin/syncs', failures: 1 }],
+        // The path is stored as the audit table can hold it (no NUL).
+        ['api.auth_failed', '198.51.100.99', 'api', null, { reason: 'malformed', method: 'GET', path: '/admin/events/1x', failures: 2 }],
+      ]);
+      expect(JSON.stringify(rows)).not.toContain(ADMIN_TOKEN);
+      expect((await callRow(testDb.database, id))?.status).toBe('failed');
+    });
+
     it('marks answers uncacheable and never echoes the token', async () => {
       const { bad } = await scenario();
       for (const path of ['/admin/syncs', `/admin/syncs/${bad}`, '/admin/summary', '/admin/audit', '/admin/openapi.json']) {
@@ -187,6 +216,30 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
     }
     expect(doc.components.securitySchemes).toEqual({ AdminToken: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN of the service.' } });
     expect(doc.paths['/admin/syncs']?.['get']?.parameters?.map((p) => p.name).sort()).toEqual(['cursor', 'limit', 'q', 'since', 'source', 'status', 'until']);
+  });
+
+  it('documents the error statuses each route can answer, with the code as an enum of the codes used', async () => {
+    const doc = (await call('GET', '/admin/openapi.json')).json as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, { properties: { error: { properties: { code: { enum?: string[] } } } } }> };
+    };
+    expect(doc.components.schemas['Error']?.properties.error.properties.code.enum).toEqual([...ERROR_CODES]);
+    const statuses = (route: string) => {
+      const [method, path] = route.split(' ') as [string, string];
+      return Object.keys(doc.paths[path]?.[method.toLowerCase()]?.responses ?? {}).sort();
+    };
+    const common = ['200', '401', '403', '500', '503'];
+    expect(Object.fromEntries(API_ROUTES.map((route) => [route, statuses(route)]))).toEqual({
+      'GET /admin/audit': [...common, '400'].sort(),
+      'GET /admin/events/{id}': [...common, '400', '404'].sort(),
+      'GET /admin/openapi.json': common,
+      'GET /admin/summary': common,
+      'GET /admin/syncs': [...common, '400'].sort(),
+      'GET /admin/syncs/{id}': [...common, '400', '404'].sort(),
+      'POST /admin/syncs/replay': [...common, '400', '413', '415'].sort(),
+      'POST /admin/syncs/{id}/discard': [...common, '400', '404', '409', '413'].sort(),
+      'POST /admin/syncs/{id}/replay': [...common, '400', '404', '409', '413', '422'].sort(),
+    });
   });
 
   describe('GET /admin/syncs', () => {
@@ -261,6 +314,16 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
       ['cursor=not-a-cursor', 'cursor: is not a cursor this server issued; pass the nextCursor of a previous page'],
       ['stauts=failed', 'stauts: unknown parameter'],
       ['status=bogus&limit=0', 'status: expected one of pending, synced, failed, discarded; limit: must be an integer from 1 to 200'],
+      ['since=999999w', 'since: goes too far back: a relative time reaches at most 3650d (10 years); use a date for anything older'],
+      ['until=999999w', 'until: goes too far back: a relative time reaches at most 3650d (10 years); use a date for anything older'],
+      ['since=0000-01-01', 'since: is out of range: times must fall between 1970-01-01 and 9999-12-31'],
+      ['until=0001-01-01T00:00:00Z', 'until: is out of range: times must fall between 1970-01-01 and 9999-12-31'],
+      ['q=%00', 'q: must not contain control characters (such as NUL, tabs or line breaks)'],
+      ['q=call%00key', 'q: must not contain control characters (such as NUL, tabs or line breaks)'],
+      ['q=a%0Ab', 'q: must not contain control characters (such as NUL, tabs or line breaks)'],
+      [`cursor=${encodeCursor({ at: '0000-01-01T00:00:00.000000Z', id: 1 })}`, 'cursor: is not a cursor this server issued; pass the nextCursor of a previous page'],
+      [`cursor=${encodeCursor({ at: '2025-02-30T00:00:00.000000Z', id: 1 })}`, 'cursor: is not a cursor this server issued; pass the nextCursor of a previous page'],
+      [`cursor=${encodeCursor({ at: '2025-11-21T10:00:00.000000Z', id: 2 ** 60 })}`, 'cursor: is not a cursor this server issued; pass the nextCursor of a previous page'],
     ])('refuses %s with 400 naming the field', async (query, message) => {
       const res = await call('GET', `/admin/syncs?${query}`);
       expect(res.status).toBe(400);
@@ -302,6 +365,14 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
     it('answers 404 for an unknown id and 400 for a malformed one', async () => {
       expect(await call('GET', '/admin/syncs/424242').then((r) => [r.status, r.json])).toEqual([404, { error: { code: 'not_found', message: 'no sync with id 424242' } }]);
       expect(await call('GET', '/admin/syncs/12abc').then((r) => [r.status, r.json])).toEqual([400, { error: { code: 'validation_failed', message: 'id: must be a positive integer id' } }]);
+      // Past what a bigint holds, zero, negative: refused before any query.
+      for (const path of ['/admin/syncs/99999999999999999999', '/admin/syncs/0', '/admin/syncs/-1', '/admin/events/1e3', '/admin/events/9007199254740993']) {
+        expect(await call('GET', path).then((r) => [r.status, r.json]), path).toEqual([400, { error: { code: 'validation_failed', message: 'id: must be a positive integer id' } }]);
+      }
+      for (const path of ['/admin/syncs/0/replay', '/admin/syncs/99999999999999999999/discard']) {
+        expect(await call('POST', path).then((r) => [r.status, r.json]), path).toEqual([400, { error: { code: 'validation_failed', message: 'id: must be a positive integer id' } }]);
+      }
+      expect(await call('GET', '/admin/audit?limit=501').then((r) => [r.status, r.json])).toEqual([400, { error: { code: 'validation_failed', message: 'limit: must be an integer from 1 to 500' } }]);
       expect(await call('GET', '/admin/events/424242').then((r) => [r.status, r.json])).toEqual([404, { error: { code: 'not_found', message: 'no event with id 424242' } }]);
       expect(await call('POST', '/admin/syncs/424242/replay').then((r) => [r.status, r.json])).toEqual([404, { error: { code: 'not_found', message: 'no sync with id 424242' } }]);
       expect(await call('POST', '/admin/syncs/424242/discard').then((r) => [r.status, r.json])).toEqual([404, { error: { code: 'not_found', message: 'no sync with id 424242' } }]);
@@ -313,6 +384,18 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
       const res = await call('GET', `/admin/events/${event?.id}`);
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ id: event?.id, syncId: bad, source: 'hcc', callKey: 'bad', eventType: 'call-ended', status: 'failed', payload: { disposition: 'NOSALE' } });
+    });
+
+    it('audits every read of raw payloads, who and from where', async () => {
+      const { bad } = await scenario();
+      const [event] = await testDb.database.query<{ id: number }>(`SELECT id FROM webhook_events WHERE call_key = 'bad' ORDER BY id LIMIT 1`);
+      await call('GET', `/admin/syncs/${bad}`, { headers: { 'x-forwarded-for': '198.51.100.4' } });
+      await call('GET', `/admin/events/${event?.id}`);
+      await call('GET', '/admin/syncs/424242');
+      expect((await auditRows(testDb.database)).map((a) => [a.action, a.subject, a.via, a.ip, a.user_agent, a.details])).toEqual([
+        ['sync.view', `call_sync:${bad}`, 'api', '203.0.113.7', 'admin-test/1.0', { forwardedFor: '198.51.100.4' }],
+        ['event.view', `webhook_event:${event?.id}`, 'api', '203.0.113.7', 'admin-test/1.0', { syncId: bad }],
+      ]);
     });
   });
 
@@ -332,7 +415,14 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
       mappings.fix('NOSALE', 'No sale');
       const res = await call('POST', `/admin/syncs/${bad}/replay`);
       expect(res.status).toBe(200);
-      expect(res.json).toMatchObject({ id: bad, status: 'pending', previousStatus: 'failed', eventsRequeued: 2, activity: { dispositionLabel: 'No sale', externalId: 'hcc:bad' } });
+      expect(res.json).toMatchObject({
+        id: bad,
+        status: 'pending',
+        previousStatus: 'failed',
+        eventsRequeued: 2,
+        eventsReclassified: 0,
+        activity: { dispositionLabel: 'No sale', externalId: 'hcc:bad' },
+      });
       expect(await callRow(testDb.database, bad)).toMatchObject({
         status: 'pending',
         attempts: 0,
@@ -374,6 +464,72 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
         error: { code: 'conflict', message: `sync ${id} is being written to the CRM right now; replay it again once that attempt has finished` },
       });
       expect((await auditRows(testDb.database)).map((a) => [a.action, a.details['outcome']])).toEqual([['sync.replay', 'refused']]);
+    });
+
+    it('folds in the events stored as ignored whose type the mappings now sync, and makes them pending', async () => {
+      mappings.ignore('note-added');
+      await Promise.all([
+        ingest.submit(newEvent('noted', 'call-ended', { disposition: 'SALE' })),
+        ingest.submit({ ...newEvent('noted', 'note-added', { note: 'wants a callback' }), status: 'ignored' }),
+      ]);
+      await worker().runOnce();
+      const [row] = await testDb.database.query<{ id: number }>(`SELECT id FROM call_syncs WHERE call_key = 'noted'`);
+      const id = row?.id ?? 0;
+      expect(await callRow(testDb.database, id)).toMatchObject({ status: 'synced', activity: { notes: 'call-ended' } });
+      expect(target.records.get('hcc:noted')?.fields).toMatchObject({ Description: 'call-ended' });
+
+      // RevOps moves note-added from ignore to sync.
+      mappings.sync('note-added');
+      const preview = (await call('GET', `/admin/syncs/${id}`)).json as { preview: { activity: { notes: string } } };
+      expect(preview.preview.activity.notes).toBe('call-ended,note-added');
+      const res = await call('POST', `/admin/syncs/${id}/replay`);
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ previousStatus: 'synced', eventsRequeued: 0, eventsReclassified: 1, activity: { notes: 'call-ended,note-added' } });
+      expect(await eventStatuses(testDb.database, 'noted')).toEqual(['synced', 'pending']);
+      expect((await auditRows(testDb.database)).at(-1)?.details).toMatchObject({ outcome: 'queued', eventsReclassified: 1 });
+
+      expect(await worker().runOnce()).toBe(1);
+      expect(await callRow(testDb.database, id)).toMatchObject({ status: 'synced', activity: { notes: 'call-ended,note-added' } });
+      expect(await eventStatuses(testDb.database, 'noted')).toEqual(['synced', 'synced']);
+      expect(target.records.get('hcc:noted')?.fields).toMatchObject({ Description: 'call-ended,note-added' });
+    });
+
+    it('refuses with 409 a call with no events the mappings sync, queueing nothing', async () => {
+      mappings.ignore('call-ended');
+      const id = await seedCall(testDb.database, { callKey: 'hollow', status: 'failed', attempts: 2, events: ['failed'] });
+      const res = await call('POST', `/admin/syncs/${id}/replay`);
+      expect([res.status, res.json]).toEqual([
+        409,
+        {
+          error: {
+            code: 'conflict',
+            message: `sync ${id} has no events the current mappings sync (retention removed them, or their types are ignored), so there is nothing to replay`,
+          },
+        },
+      ]);
+      expect(await callRow(testDb.database, id)).toMatchObject({ status: 'failed', attempts: 2 });
+    });
+
+    it('logs each admin action with the request id', async () => {
+      const lines: Array<Record<string, unknown>> = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      });
+      app = buildApp(config, { log: createLogger({ level: 'info', destination: sink }) });
+      const id = await seedCall(testDb.database, { callKey: 'logged', status: 'failed', events: ['failed'] });
+      const other = await seedCall(testDb.database, { callKey: 'logged-2', status: 'failed', events: ['failed'] });
+      expect((await call('POST', `/admin/syncs/${id}/replay`, { headers: { 'x-request-id': 'req-replay-1' } })).status).toBe(200);
+      expect((await call('POST', `/admin/syncs/${other}/discard`, { headers: { 'x-request-id': 'req-discard-1' } })).status).toBe(200);
+      expect((await call('POST', '/admin/syncs/replay', { body: { status: 'discarded' }, headers: { 'x-request-id': 'req-bulk-1' } })).status).toBe(200);
+      const admin = lines.filter((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('admin '));
+      expect(admin.map((l) => [l['msg'], l['reqId'], l['component']])).toEqual([
+        ['admin sync.replay', 'req-replay-1', 'admin'],
+        ['admin sync.discard', 'req-discard-1', 'admin'],
+        ['admin syncs.replay', 'req-bulk-1', 'admin'],
+      ]);
     });
 
     it('records X-Forwarded-For next to the socket address', async () => {
@@ -419,9 +575,9 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
       });
       expect((await callRow(testDb.database, bad))?.status).toBe('failed');
 
-      const real = await call('POST', '/admin/syncs/replay', { body: { since: '1h' } });
+      const real = await call('POST', '/admin/syncs/replay', { body: { status: 'failed', since: '1h' } });
       expect(real.status).toBe(200);
-      expect(real.json).toMatchObject({ dryRun: false, filter: { status: 'failed', source: null }, count: 2, skipped: 0 });
+      expect(real.json).toMatchObject({ dryRun: false, filter: { status: 'failed', source: null }, count: 2, skipped: 0, eventsReclassified: 0 });
       expect((real.json as Record<string, unknown>)['calls']).toBeUndefined();
       expect(await callRow(testDb.database, bad)).toMatchObject({ status: 'pending', attempts: 0 });
       expect(await callRow(testDb.database, extra)).toMatchObject({ status: 'pending', attempts: 0 });
@@ -431,16 +587,60 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
         ['syncs.replay.dry_run', 'api', null],
         ['syncs.replay', 'api', null],
       ]);
-      expect(audit[1]?.details).toMatchObject({ count: 2, skipped: 0, filter: { status: 'failed', source: null, given: { status: 'failed', since: '1h' } } });
+      expect(audit[1]?.details).toMatchObject({
+        outcome: 'done',
+        count: 2,
+        skipped: 0,
+        batches: 1,
+        eventsReclassified: 0,
+        filter: { status: 'failed', source: null, given: { status: 'failed', since: '1h' } },
+      });
     });
 
+    it('makes ignored events of the replayed calls pending when their type is now synced', async () => {
+      const a = await seedCall(testDb.database, { callKey: 'bulk-a', status: 'failed', events: ['failed'] });
+      await addEvent(testDb.database, { callKey: 'bulk-a', eventType: 'note-added', status: 'ignored' });
+      await addEvent(testDb.database, { callKey: 'bulk-a', eventType: 'agent-log', status: 'ignored' });
+      mappings.ignore('agent-log');
+      const res = await call('POST', '/admin/syncs/replay', { body: { status: 'failed' } });
+      expect(res.json).toMatchObject({ count: 1, eventsReclassified: 1 });
+      expect(await eventStatuses(testDb.database, 'bulk-a')).toEqual(['pending', 'pending', 'ignored']);
+      expect(await callRow(testDb.database, a)).toMatchObject({ status: 'pending', version: 2 });
+      expect((await auditRows(testDb.database))[0]?.details).toMatchObject({ outcome: 'done', count: 1, eventsReclassified: 1 });
+    });
+
+    it('writes the audit row in the transaction of the replay: when it cannot be written, nothing is replayed', async () => {
+      const id = await seedCall(testDb.database, { callKey: 'atomic', status: 'failed', attempts: 3, events: ['failed'] });
+      await testDb.database.query('ALTER TABLE admin_audit RENAME TO admin_audit_away');
+      try {
+        const res = await call('POST', '/admin/syncs/replay', { body: { status: 'failed' } });
+        expect(res.status).toBe(500);
+        expect((res.json as { error: { code: string } }).error.code).toBe('internal');
+      } finally {
+        await testDb.database.query('ALTER TABLE admin_audit_away RENAME TO admin_audit');
+      }
+      expect(await callRow(testDb.database, id)).toMatchObject({ status: 'failed', attempts: 3 });
+      expect(await eventStatuses(testDb.database, 'atomic')).toEqual(['failed']);
+    });
+
+    const REQUIRED = 'status: required: name the status to replay (pending, synced, failed, discarded); nothing is replayed by default';
+    const EXAMPLE = '{"status":"failed","since":"2h","dryRun":true}';
     it.each([
       ['{"status":"bogus"}', 400, { code: 'validation_failed', message: 'status: expected one of pending, synced, failed, discarded' }],
-      ['{"stauts":"failed"}', 400, { code: 'validation_failed', message: 'stauts: unknown field' }],
-      ['{"dryRun":"yes"}', 400, { code: 'validation_failed', message: 'dryRun: expected true or false' }],
-      ['{"since":"2 hours"}', 400, { code: 'validation_failed', message: 'since: expected a relative time such as 30m, 2h or 7d, an ISO 8601 time with a zone such as 2025-11-21T08:00:00Z, or a date such as 2025-11-21' }],
+      ['{"stauts":"failed"}', 400, { code: 'validation_failed', message: `${REQUIRED}; stauts: unknown field` }],
+      ['{"status":"failed","dryRun":"yes"}', 400, { code: 'validation_failed', message: 'dryRun: expected true or false' }],
+      ['{"status":"failed","since":"2 hours"}', 400, { code: 'validation_failed', message: 'since: expected a relative time such as 30m, 2h or 7d, an ISO 8601 time with a zone such as 2025-11-21T08:00:00Z, or a date such as 2025-11-21' }],
+      ['{"status":"failed","since":"999999w"}', 400, { code: 'validation_failed', message: 'since: goes too far back: a relative time reaches at most 3650d (10 years); use a date for anything older' }],
+      ['{"status":"failed","until":"0000-01-01"}', 400, { code: 'validation_failed', message: 'until: is out of range: times must fall between 1970-01-01 and 9999-12-31' }],
+      ['{}', 400, { code: 'validation_failed', message: REQUIRED }],
+      ['{"dryRun":false}', 400, { code: 'validation_failed', message: REQUIRED }],
       ['{"status":', 400, { code: 'invalid_json', message: 'the body is not valid JSON' }],
-    ])('refuses %s', async (raw, status, error) => {
+      ['', 400, { code: 'invalid_json', message: `the body is empty; send a JSON object such as ${EXAMPLE}` }],
+      ['  \n', 400, { code: 'invalid_json', message: `the body is empty; send a JSON object such as ${EXAMPLE}` }],
+      ['[{"status":"failed"}]', 400, { code: 'not_json_object', message: `the body must be a JSON object such as ${EXAMPLE}` }],
+      ['"failed"', 400, { code: 'not_json_object', message: `the body must be a JSON object such as ${EXAMPLE}` }],
+      ['null', 400, { code: 'not_json_object', message: `the body must be a JSON object such as ${EXAMPLE}` }],
+    ])('refuses %j', async (raw, status, error) => {
       await seedCall(testDb.database, { callKey: 'untouched', status: 'failed' });
       const res = await call('POST', '/admin/syncs/replay', { raw, headers: { 'content-type': 'application/json' } });
       expect([res.status, res.json]).toEqual([status, { error }]);
@@ -448,10 +648,52 @@ describe.each(testDbKinds())('admin API on %s', (kind) => {
       expect(await auditRows(testDb.database)).toEqual([]);
     });
 
-    it('refuses a body that is not JSON', async () => {
-      const res = await call('POST', '/admin/syncs/replay', { raw: 'status=failed', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-      expect([res.status, res.json]).toEqual([415, { error: { code: 'unsupported_media_type', message: 'send the body as JSON with Content-Type: application/json' } }]);
+    it.each([
+      ['no body and no Content-Type', undefined, undefined],
+      ['JSON without its Content-Type', '{"status":"failed"}', undefined],
+      ['a form', 'status=failed', 'application/x-www-form-urlencoded'],
+      ['text', '{"status":"failed"}', 'text/plain'],
+    ])('refuses %s with 415, replaying nothing', async (_label, raw, contentType) => {
+      await seedCall(testDb.database, { callKey: 'untouched', status: 'failed' });
+      const res = await app.request(
+        '/admin/syncs/replay',
+        { method: 'POST', headers: { ...AUTH, ...(contentType ? { 'content-type': contentType } : {}) }, ...(raw === undefined ? {} : { body: raw }) },
+        CONN,
+      );
+      expect([res.status, await res.json()]).toEqual([
+        415,
+        { error: { code: 'unsupported_media_type', message: `send the body as JSON with Content-Type: application/json, such as ${EXAMPLE}` } },
+      ]);
+      expect((await testDb.database.query(`SELECT status FROM call_syncs`))[0]).toEqual({ status: 'failed' });
+      expect(await auditRows(testDb.database)).toEqual([]);
     });
+
+    it('takes a JSON Content-Type with parameters or a +json suffix', async () => {
+      await seedCall(testDb.database, { callKey: 'charset', status: 'failed' });
+      for (const type of ['application/json; charset=utf-8', 'application/merge-patch+json']) {
+        const res = await call('POST', '/admin/syncs/replay', { raw: '{"status":"failed","dryRun":true}', headers: { 'content-type': type } });
+        expect([res.status, (res.json as { count?: number }).count], type).toEqual([200, 1]);
+      }
+    });
+  });
+
+  it('answers 503 database_unavailable when the database cannot be reached', async () => {
+    const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const unreachable: Database = {
+      ...testDb.database,
+      query: () => Promise.reject(down),
+      transaction: () => Promise.reject(down),
+    };
+    app = buildApp(config, { database: unreachable });
+    for (const [method, path, body] of [
+      ['GET', '/admin/syncs', undefined],
+      ['GET', '/admin/summary', undefined],
+      ['POST', '/admin/syncs/1/replay', undefined],
+      ['POST', '/admin/syncs/replay', { status: 'failed' }],
+    ] as const) {
+      const res = await call(method, path, body === undefined ? {} : { body });
+      expect([res.status, res.json], `${method} ${path}`).toEqual([503, { error: { code: 'database_unavailable', message: 'the database cannot be reached right now; try again shortly' } }]);
+    }
   });
 
   it('answers 500 internal without details when the database fails', async () => {

@@ -3,9 +3,10 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../config';
+import { classifyDbError } from '../db/errors';
 import { AppError } from '../errors';
 import type { AppEnv } from '../http/context';
-import { ADMIN_DISABLED_MESSAGE, BEARER_MESSAGES, actorFrom, checkBearer } from './auth';
+import { ADMIN_DISABLED_MESSAGE, BEARER_MESSAGES, actorFrom, auditText, checkBearer } from './auth';
 import {
   AuditListSchema,
   AuditQuerySchema,
@@ -36,9 +37,10 @@ const MAX_BODY_BYTES = 64 * 1024;
  * Guards every API route. It is attached per route (not as a /admin/*
  * middleware) because the page shares the /admin prefix and has its own
  * session auth. It runs before input validation, so a caller without the
- * token learns nothing about what the API accepts.
+ * token learns nothing about what the API accepts. A refused request is
+ * audited (the first few per address and window, see AdminService.bearerFailed).
  */
-export function requireAdminToken(config: Pick<Config, 'ADMIN_TOKEN'>): MiddlewareHandler<AppEnv> {
+export function requireAdminToken(config: Pick<Config, 'ADMIN_TOKEN'>, service: Pick<AdminService, 'bearerFailed'>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     // Admin answers carry call data (phone numbers, payloads): never cache them.
     c.header('Cache-Control', 'no-store');
@@ -47,17 +49,51 @@ export function requireAdminToken(config: Pick<Config, 'ADMIN_TOKEN'>): Middlewa
     const check = checkBearer(c.req.header('authorization'), token);
     if (!check.ok) {
       c.header('WWW-Authenticate', 'Bearer realm="callsync-admin"');
+      await service
+        .bearerFailed(actorFrom(c, 'api'), { reason: check.reason, method: c.req.method, path: auditText(c.req.path, 200) ?? '' })
+        // The caller gets its 401 whatever happens to the audit row.
+        .catch((err: unknown) => c.get('log').error({ err }, 'could not audit a refused admin API request'));
       throw new AppError('unauthorized', BEARER_MESSAGES[check.reason]);
     }
     await next();
   };
 }
 
+const EXAMPLE_BODY = '{"status":"failed","since":"2h","dryRun":true}';
+
+/**
+ * For bodies the API acts on (bulk replay): JSON, and a JSON object, or a
+ * clear refusal. Without it a POST with no body and no Content-Type would
+ * reach the validator as `{}`.
+ */
+const requireJsonObject: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new AppError('unsupported_media_type', `send the body as JSON with Content-Type: application/json, such as ${EXAMPLE_BODY}`);
+  }
+  // hono keeps the text, so the validator after this reads the same body again.
+  const text = await c.req.text();
+  if (text.trim() === '') throw new AppError('invalid_json', `the body is empty; send a JSON object such as ${EXAMPLE_BODY}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new AppError('invalid_json', 'the body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AppError('not_json_object', `the body must be a JSON object such as ${EXAMPLE_BODY}`);
+  }
+  await next();
+};
+
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
+/** What any route can answer besides its own errors. */
 const commonErrors = {
-  401: errorResponse('No token, or not the admin token.'),
+  401: errorResponse('unauthorized: no token, a malformed Authorization header, or not the admin token.'),
   403: errorResponse('admin_disabled: ADMIN_TOKEN is not set.'),
+  500: errorResponse('internal: an unexpected error; the message names the request id to look up in the server log.'),
+  503: errorResponse('database_unavailable: the database cannot be reached right now; try again shortly.'),
 };
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -78,7 +114,7 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
     },
   }).basePath('/admin');
 
-  const auth = requireAdminToken(config);
+  const auth = requireAdminToken(config, service);
   const limitBody = bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: () => {
@@ -118,9 +154,10 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       security,
       middleware: [auth],
       request: { params: IdParamSchema },
+      description: 'The events carry raw payloads (personal data): every read is written to the audit trail as `sync.view`.',
       responses: { 200: json(SyncDetailSchema, 'The sync.'), 400: errorResponse('validation_failed: the id is not a positive integer.'), 404: errorResponse('not_found'), ...commonErrors },
     }),
-    async (c) => c.json(await service.getSync(Number(c.req.valid('param').id)), 200),
+    async (c) => c.json(await service.getSync(Number(c.req.valid('param').id), actorFrom(c, 'api')), 200),
   );
 
   api.openapi(
@@ -130,18 +167,20 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       summary: 'Fold the call again with the current mappings and queue it now',
       description:
         'Stores the newly folded activity, sets the sync pending with a fresh retry budget (attempts 0), puts its failed/discarded events back to pending and wakes the workers. ' +
-        'Works from any status (a synced call is written again, e.g. after a mapping fix; a discarded one is un-discarded). ' +
+        'Events stored as ignored whose type the current mappings now sync are folded in and made pending too (`eventsReclassified`). ' +
+        'Works from any status (a synced call is written again, e.g. after a mapping fix; a discarded one is un-discarded). No body is needed. ' +
         'If the current mappings still fail on the call, nothing is queued and the answer is 422 `mapping_failed` with the mapping error. ' +
-        'If a worker is writing the call at this moment, the answer is 409 `conflict`: try again shortly.',
+        'If a worker is writing the call at this moment, or the call has no events left to fold, the answer is 409 `conflict`.',
       tags: ['syncs'],
       security,
       middleware: [auth, limitBody],
       request: { params: IdParamSchema },
       responses: {
         200: json(ReplayOneSchema, 'Queued.'),
-        400: errorResponse('validation_failed'),
+        400: errorResponse('validation_failed: the id is not a positive integer.'),
         404: errorResponse('not_found'),
-        409: errorResponse('conflict: a worker is writing the call right now.'),
+        409: errorResponse('conflict: a worker is writing the call right now, or it has no events the current mappings sync.'),
+        413: errorResponse('payload_too_large'),
         422: errorResponse('mapping_failed: the current mappings cannot fold the call; nothing was queued.'),
         ...commonErrors,
       },
@@ -163,9 +202,10 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       request: { params: IdParamSchema },
       responses: {
         200: json(DiscardSchema, 'Discarded.'),
-        400: errorResponse('validation_failed'),
+        400: errorResponse('validation_failed: the id is not a positive integer.'),
         404: errorResponse('not_found'),
         409: errorResponse('conflict: already synced, or being written right now.'),
+        413: errorResponse('payload_too_large'),
         ...commonErrors,
       },
     }),
@@ -178,18 +218,20 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       path: '/syncs/replay',
       summary: 'Bulk replay: queue every call matching a filter',
       description:
-        'Matches on status (default failed), source and a window on updated_at, and queues the calls in batches (no long transaction). ' +
-        'The worker folds each call with the mappings current when it writes it. Calls a worker is writing at that moment are left alone and counted in `skipped`. ' +
+        'Needs a JSON object body with an explicit `status` (nothing is replayed by default, so an empty or mistyped request cannot replay a whole backlog). ' +
+        'Matches on status, source and a window on updated_at, and queues the calls in batches of short transactions; the audit row is kept current in each batch\'s transaction. ' +
+        'The worker folds each call with the mappings current when it writes it; ignored events whose type the current mappings now sync are made pending (`eventsReclassified`). ' +
+        'Calls a worker is writing at that moment are left alone and counted in `skipped`. ' +
         'With `dryRun: true` nothing changes: the answer has the count and the first matching calls.',
       tags: ['syncs'],
       security,
-      middleware: [auth, limitBody],
+      middleware: [auth, limitBody, requireJsonObject],
       request: { body: { required: true, content: { 'application/json': { schema: BulkReplayBodySchema } } } },
       responses: {
         200: json(BulkReplaySchema, 'How many calls were (or would be) replayed.'),
-        400: errorResponse('validation_failed or invalid_json.'),
+        400: errorResponse('validation_failed (a bad or missing field, named), invalid_json (empty or malformed body) or not_json_object.'),
         413: errorResponse('payload_too_large'),
-        415: errorResponse('unsupported_media_type: send Content-Type: application/json.'),
+        415: errorResponse('unsupported_media_type: the body is not sent as application/json.'),
         ...commonErrors,
       },
     }),
@@ -205,9 +247,15 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       security,
       middleware: [auth],
       request: { params: IdParamSchema },
-      responses: { 200: json(EventWithSyncSchema, 'The event, with its raw body.'), 400: errorResponse('validation_failed'), 404: errorResponse('not_found'), ...commonErrors },
+      description: 'The raw body is personal data: every read is written to the audit trail as `event.view`.',
+      responses: {
+        200: json(EventWithSyncSchema, 'The event, with its raw body.'),
+        400: errorResponse('validation_failed: the id is not a positive integer.'),
+        404: errorResponse('not_found'),
+        ...commonErrors,
+      },
     }),
-    async (c) => c.json(await service.getEvent(Number(c.req.valid('param').id)), 200),
+    async (c) => c.json(await service.getEvent(Number(c.req.valid('param').id), actorFrom(c, 'api')), 200),
   );
 
   api.openapi(
@@ -232,7 +280,7 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       security,
       middleware: [auth],
       request: { query: AuditQuerySchema },
-      responses: { 200: json(AuditListSchema, 'Newest first.'), 400: errorResponse('validation_failed'), ...commonErrors },
+      responses: { 200: json(AuditListSchema, 'Newest first.'), 400: errorResponse('validation_failed: limit is not an integer from 1 to 500.'), ...commonErrors },
     }),
     async (c) => c.json({ items: await service.recentAudit(c.req.valid('query').limit) }, 200),
   );
@@ -271,10 +319,17 @@ export function openApiDocument(api: OpenAPIHono<AppEnv, {}, '/admin'>) {
 /**
  * Errors of the admin API as `{ error: { code, message } }`: AppErrors as
  * they are, hono's own HTTPExceptions (a malformed JSON body, a wrong
- * Content-Type) translated; anything else goes on to the app's handler (500).
+ * Content-Type) translated, an unreachable database as 503 (worth a retry,
+ * unlike a 500); anything else goes on to the app's handler (500).
  */
 export const apiErrorHandler: ErrorHandler<AppEnv> = (err, c: Context<AppEnv>) => {
   if (err instanceof AppError) return c.json(err.toBody(), err.status);
+  const dbFailure = classifyDbError(err) === 'unavailable' ? err : err instanceof Error && classifyDbError(err.cause) === 'unavailable' ? err.cause : undefined;
+  if (dbFailure !== undefined) {
+    c.get('log').warn({ err: dbFailure }, 'admin API: the database is unavailable');
+    const unavailable = new AppError('database_unavailable', 'the database cannot be reached right now; try again shortly');
+    return c.json(unavailable.toBody(), unavailable.status);
+  }
   if (err instanceof HTTPException) {
     const mapped =
       err.status === 415

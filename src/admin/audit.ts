@@ -7,11 +7,16 @@ import type { AuditEntry } from './schemas';
 export type AuditAction =
   | 'sync.replay'
   | 'sync.discard'
+  /** A read of a call's raw payloads (API, page or CLI): they carry phone numbers and other personal data. */
+  | 'sync.view'
+  | 'event.view'
   | 'syncs.replay'
   | 'syncs.replay.dry_run'
   | 'session.login'
   | 'session.login_failed'
-  | 'session.logout';
+  | 'session.logout'
+  /** A request to the API without the right bearer token (rate-limited per address, see limiter.ts). */
+  | 'api.auth_failed';
 
 export interface AuditRecord {
   action: AuditAction;
@@ -21,13 +26,30 @@ export interface AuditRecord {
   details: Record<string, JsonValue>;
 }
 
-/** Writes one audit row; run it inside the action's transaction where there is one, so both commit together. */
-export async function writeAudit(db: Queryable, record: AuditRecord): Promise<void> {
+/** Writes one audit row and answers its id; run it inside the action's transaction where there is one, so both commit together. */
+export async function writeAudit(db: Queryable, record: AuditRecord): Promise<number> {
   const details = { ...record.actor.context, ...record.details };
-  await db.query(
-    `INSERT INTO admin_audit (action, subject, ip, user_agent, via, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
+  const rows = await db.query<{ id: number }>(
+    `INSERT INTO admin_audit (action, subject, ip, user_agent, via, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id`,
     [record.action, record.subject, record.actor.ip, record.actor.userAgent, record.actor.via, JSON.stringify(details)],
   );
+  const id = rows[0]?.id;
+  if (id === undefined) throw new Error('admin_audit: INSERT returned no id');
+  return id;
+}
+
+/**
+ * Rewrites the details of an audit row; answers false when there is no such
+ * row (the transaction that wrote it rolled back). Only a bulk replay uses
+ * it: its one row is kept current by every batch's transaction, so the
+ * trail says exactly what was committed even if the process dies mid-way.
+ */
+export async function updateAuditDetails(db: Queryable, id: number, actor: Actor, details: Record<string, JsonValue>): Promise<boolean> {
+  const rows = await db.query<{ id: number }>(`UPDATE admin_audit SET details = $2::jsonb WHERE id = $1 RETURNING id`, [
+    id,
+    JSON.stringify({ ...actor.context, ...details }),
+  ]);
+  return rows.length > 0;
 }
 
 export async function recentAudit(db: Queryable, limit: number): Promise<AuditEntry[]> {

@@ -1,6 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
+import type { AppEnv } from '../http/context';
+import type { Logger } from '../log';
 import type { JsonValue } from '../mapping/types';
 
 /**
@@ -11,9 +13,11 @@ import type { JsonValue } from '../mapping/types';
  *   defence of its own.
  * - The page logs in with the same token once and then carries a session
  *   cookie. The cookie is never the token: it is `<session id>.<expiry>.<mac>`,
- *   the MAC an HMAC-SHA256 under a key derived from ADMIN_TOKEN. Nothing is
- *   stored server-side; changing ADMIN_TOKEN ends every session, and a
- *   session ends by itself at its expiry (logout clears the cookie).
+ *   the MAC an HMAC-SHA256 under a key derived from ADMIN_TOKEN. A forged or
+ *   expired cookie is refused here without touching the database; a genuine
+ *   one must also still have its row in admin_sessions (sessions.ts), which
+ *   logout deletes. Changing ADMIN_TOKEN ends every session, and a session
+ *   ends by itself at its expiry.
  * - Every page form carries a per-session CSRF token (an HMAC of the session
  *   id under the same key), on top of SameSite=Strict and the Origin check.
  *
@@ -124,20 +128,30 @@ export interface Actor {
   userAgent: string | null;
   /** Extra context merged into the audit details (a proxy's X-Forwarded-For, the OS user of the CLI). */
   context?: Record<string, JsonValue>;
+  /** Where the action's log lines go: the request's logger (with its reqId), or the CLI's. Never audited. */
+  log?: Logger | undefined;
 }
 
-export function actorFrom(c: Context, via: 'api' | 'page'): Actor {
+/** Header text as the audit table can store it: control characters (Postgres refuses NUL) dropped, length capped. */
+export function auditText(value: string | undefined, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, max);
+  return clean === '' ? undefined : clean.toWellFormed();
+}
+
+export function actorFrom<E extends AppEnv>(c: Context<E>, via: 'api' | 'page'): Actor {
   let ip: string | null = null;
   try {
     ip = getConnInfo(c).remote.address ?? null;
   } catch {
     // No socket (app.request() in tests, or another adapter): the address is unknown.
   }
-  const forwardedFor = c.req.header('x-forwarded-for');
+  const forwardedFor = auditText(c.req.header('x-forwarded-for'), 200);
   return {
     via,
     ip,
-    userAgent: c.req.header('user-agent')?.slice(0, 300) ?? null,
-    ...(forwardedFor ? { context: { forwardedFor: forwardedFor.slice(0, 200) } } : {}),
+    userAgent: auditText(c.req.header('user-agent'), 300) ?? null,
+    ...(forwardedFor ? { context: { forwardedFor } } : {}),
+    log: c.get('log'),
   };
 }

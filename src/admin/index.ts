@@ -7,14 +7,18 @@ import type { Logger } from '../log';
 import type { MappingSet } from '../mapping/types';
 import { adminApi } from './api';
 import { adminPage } from './page';
-import { AdminService } from './service';
+import { AdminService, crmKindsOf } from './service';
 
 export interface AdminDeps {
   config: Config;
   database: Database;
   logger: Logger;
   mappings: { current(): MappingSet };
-  /** The worker's CRM target, when this process has one: a single replay then also checks the CRM-side mapping. */
+  /**
+   * The worker's CRM target, when this process has one. Without it (web
+   * role) a single replay still builds the records CRM_TARGET needs, so a
+   * CRM-side mapping error is caught before anything is queued.
+   */
   target?: CrmTarget | undefined;
   now?: () => Date;
 }
@@ -32,7 +36,7 @@ export function mountAdmin(app: Hono<AppEnv>, deps: AdminDeps): void {
     database: deps.database,
     logger: deps.logger.child({ component: 'admin' }),
     mappings: deps.mappings,
-    target: deps.target,
+    crmKinds: deps.target?.needs ?? crmKindsOf(deps.config.crmTarget),
     now,
   });
   app.route('/', adminApi(deps.config, service));

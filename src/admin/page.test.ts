@@ -1,12 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { testConfig, type Config } from '../config';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';
 import { Metrics } from '../metrics';
+import type { Database } from '../db/client';
 import { IngestQueue } from '../outbox/ingest';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { testDbKinds, type TestDatabase } from '../../test/helpers/db';
 import { ADMIN_DISABLED_MESSAGE, SESSION_TTL_SECONDS } from './auth';
 import { mountAdmin } from './index';
+import { LOGIN_MAX_FAILURES } from './service';
+import { useAdminTestDatabase } from './test-setup';
 import { ADMIN_TOKEN, FixableMappings, auditRows, callRow, eventStatuses, seedCall } from './testing';
 
 const logger = createLogger({ level: 'silent' });
@@ -46,36 +49,31 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
   let clock: Date;
   let app: ReturnType<typeof createApp>;
 
-  beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-  });
-  afterAll(async () => {
-    await testDb.drop();
-  });
-  beforeEach(async () => {
-    await testDb.database.query('TRUNCATE webhook_events, call_syncs, sync_attempts, admin_audit RESTART IDENTITY CASCADE');
+  const db = useAdminTestDatabase(kind);
+  beforeEach(() => {
+    testDb = db();
     mappings = new FixableMappings();
     clock = new Date();
     app = buildApp(testConfig({ ADMIN_TOKEN }));
   });
 
-  function buildApp(config: Config) {
+  function buildApp(config: Config, database: Database = testDb.database) {
     const metrics = new Metrics();
     const ingest = new IngestQueue(testDb.database, { maxBatch: 10, maxInFlight: 1, timeoutMs: 5_000 }, logger, metrics);
     return createApp({
       config,
-      database: testDb.database,
+      database,
       logger,
       metrics,
       ingest,
       mappings: { current: () => mappings },
-      mount: (a) => mountAdmin(a, { config, database: testDb.database, logger, mappings: { current: () => mappings }, now: () => clock }),
+      mount: (a) => mountAdmin(a, { config, database, logger, mappings: { current: () => mappings }, now: () => clock }),
     });
   }
 
   const get = (path: string, cookie?: string) => app.request(path, { headers: { ...(cookie ? { cookie } : {}), 'user-agent': 'page-test' } }, CONN);
-  const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
-    app.request(path, { method: 'POST', headers: { 'content-type': FORM, 'user-agent': 'page-test', ...headers }, body: new URLSearchParams(form).toString() }, CONN);
+  const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}, conn: typeof CONN = CONN) =>
+    app.request(path, { method: 'POST', headers: { 'content-type': FORM, 'user-agent': 'page-test', ...headers }, body: new URLSearchParams(form).toString() }, conn);
 
   /** Logs in through the form; returns the session cookie and its CSRF token (read off the dashboard). */
   async function login(): Promise<{ cookie: string; csrf: string }> {
@@ -144,17 +142,66 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
       }
     });
 
-    it('ends the session at its expiry and on logout', async () => {
-      const { cookie, csrf } = await login();
+    it('ends the session at its expiry', async () => {
+      const { cookie } = await login();
       clock = new Date(clock.getTime() + (SESSION_TTL_SECONDS - 60) * 1000);
       expect((await get('/admin', cookie)).status).toBe(200);
+      clock = new Date(clock.getTime() + 120_000);
+      expect((await get('/admin', cookie)).headers.get('location')).toBe('/admin/login');
+    });
+
+    it('ends the session on logout, server-side: the old cookie is refused at once, other sessions live on', async () => {
+      const { cookie, csrf } = await login();
+      const other = await login();
       const out = await post('/admin/logout', { _csrf: csrf }, { origin: ORIGIN, cookie });
       expect([out.status, out.headers.get('location')]).toEqual([303, '/admin/login?bye=1']);
       expect(out.headers.get('set-cookie')).toMatch(/^callsync_admin=; Max-Age=0; Path=\/admin/);
-      expect((await auditRows(testDb.database)).map((a) => a.action)).toEqual(['session.login', 'session.logout']);
+      expect((await auditRows(testDb.database)).map((a) => a.action)).toEqual(['session.login', 'session.login', 'session.logout']);
 
-      clock = new Date(clock.getTime() + 120_000);
-      expect((await get('/admin', cookie)).headers.get('location')).toBe('/admin/login');
+      // The same clock, the very cookie the browser just dropped (as an attacker who copied it would send it).
+      const reused = await get('/admin', cookie);
+      expect([reused.status, reused.headers.get('location')]).toEqual([303, '/admin/login']);
+      const action = await post(`/admin/ui/replay`, { _csrf: csrf, status: 'failed' }, { origin: ORIGIN, cookie });
+      expect(action.status).toBe(401);
+      expect(visible(await action.text())).toContain('Your session has ended; log in again, then repeat the action.');
+      expect((await get('/admin/login', cookie)).status).toBe(200);
+      expect((await post('/admin/logout', { _csrf: csrf }, { origin: ORIGIN, cookie })).status).toBe(401);
+
+      expect((await get('/admin', other.cookie)).status).toBe(200);
+      expect((await auditRows(testDb.database)).map((a) => a.action)).toEqual(['session.login', 'session.login', 'session.logout']);
+    });
+
+    it('makes an address wait after 5 failed logins (even with the right token), auditing only those 5', async () => {
+      const elsewhere = { incoming: { socket: { remoteAddress: '192.0.2.99', remotePort: 40001, remoteFamily: 'IPv4' } } };
+      for (let i = 1; i < LOGIN_MAX_FAILURES; i += 1) {
+        const res = await post('/admin/login', { token: `wrong-${i}` }, { origin: ORIGIN });
+        expect(res.status, `attempt ${i}`).toBe(401);
+      }
+      const last = await post('/admin/login', { token: 'wrong-5' }, { origin: ORIGIN });
+      expect([last.status, last.headers.get('retry-after')]).toEqual([429, '900']);
+      expect(visible(await last.text())).toContain('Too many failed logins from your address; try again in 15 minutes.');
+
+      clock = new Date(clock.getTime() + 14 * 60_000);
+      const right = await post('/admin/login', { token: ADMIN_TOKEN }, { origin: ORIGIN });
+      expect([right.status, right.headers.get('retry-after'), right.headers.get('set-cookie')]).toEqual([429, '60', null]);
+      expect(visible(await right.text())).toContain('try again in 1 minute.');
+      for (let i = 0; i < 20; i += 1) expect((await post('/admin/login', { token: `flood-${i}` }, { origin: ORIGIN })).status).toBe(429);
+
+      // Another address is not affected.
+      expect((await post('/admin/login', { token: ADMIN_TOKEN }, { origin: ORIGIN }, elsewhere)).status).toBe(303);
+
+      const failed = (await auditRows(testDb.database)).filter((a) => a.action === 'session.login_failed');
+      expect(failed.map((a) => [a.ip, a.details])).toEqual([
+        ['192.0.2.10', { failures: 1 }],
+        ['192.0.2.10', { failures: 2 }],
+        ['192.0.2.10', { failures: 3 }],
+        ['192.0.2.10', { failures: 4 }],
+        ['192.0.2.10', { failures: 5, blockedForSeconds: 900 }],
+      ]);
+
+      // Once the window has passed the address may log in again.
+      clock = new Date(clock.getTime() + 61_000);
+      expect((await post('/admin/login', { token: ADMIN_TOKEN }, { origin: ORIGIN })).status).toBe(303);
     });
 
     it('refuses a forged cookie, and every session once ADMIN_TOKEN changes', async () => {
@@ -259,6 +306,27 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
       const res = await get('/admin?status=failed&since=yesterday', cookie);
       expect(res.status).toBe(400);
       expect(visible(await res.text())).toContain('since: expected a relative time such as 30m, 2h or 7d');
+      for (const [query, message] of [
+        ['since=999999w', 'since: goes too far back: a relative time reaches at most 3650d (10 years)'],
+        ['until=0000-01-01', 'until: is out of range: times must fall between 1970-01-01 and 9999-12-31'],
+        ['q=%00', 'q: must not contain control characters'],
+      ] as const) {
+        const bad = await get(`/admin?status=failed&${query}`, cookie);
+        expect(bad.status, query).toBe(400);
+        expect(visible(await bad.text()), query).toContain(message);
+      }
+      const bulk = await get('/admin/ui/replay?status=failed&since=999999w', cookie);
+      expect(bulk.status).toBe(400);
+      expect(visible(await bulk.text())).toContain('since: goes too far back');
+    });
+
+    it('answers 503 with an HTML page when the database cannot be reached', async () => {
+      const { cookie } = await login();
+      const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      app = buildApp(testConfig({ ADMIN_TOKEN }), { ...testDb.database, query: () => Promise.reject(down), transaction: () => Promise.reject(down) });
+      const res = await get('/admin', cookie);
+      expect(res.status).toBe(503);
+      expect(visible(await res.text())).toContain('The database cannot be reached right now; reload the page in a moment.');
     });
 
     it('pages through a long list', async () => {
@@ -313,10 +381,14 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
       const after = visible(await (await get(`/admin/ui/syncs/${id}?notice=replayed`, cookie)).text());
       expect(after).toContain('Queued for replay with the current mappings.');
       expect(after).toContain('"dispositionLabel": "No sale"');
-      const audit = (await auditRows(testDb.database)).filter((a) => a.action === 'sync.replay');
-      expect(audit.map((a) => [a.subject, a.via, a.ip, a.details['outcome']])).toEqual([
-        [`call_sync:${id}`, 'page', '192.0.2.10', 'refused'],
-        [`call_sync:${id}`, 'page', '192.0.2.10', 'queued'],
+      const audit = (await auditRows(testDb.database)).filter((a) => a.action !== 'session.login');
+      // Every showing of the detail (raw payloads) is audited as a view.
+      expect(audit.map((a) => [a.action, a.subject, a.via, a.ip, a.details['outcome'] ?? null])).toEqual([
+        ['sync.view', `call_sync:${id}`, 'page', '192.0.2.10', null],
+        ['sync.replay', `call_sync:${id}`, 'page', '192.0.2.10', 'refused'],
+        ['sync.view', `call_sync:${id}`, 'page', '192.0.2.10', null],
+        ['sync.replay', `call_sync:${id}`, 'page', '192.0.2.10', 'queued'],
+        ['sync.view', `call_sync:${id}`, 'page', '192.0.2.10', null],
       ]);
     });
 
@@ -335,6 +407,23 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
       const missing = await get('/admin/ui/syncs/99999', cookie);
       expect(missing.status).toBe(404);
       expect(visible(await missing.text())).toContain('no sync with id 99999');
+      expect((await get('/admin/ui/syncs/99999999999999999999', cookie)).status).toBe(404);
+      // A notice or refusal name that is not one of ours shows nothing (and no Object.prototype member).
+      const odd = visible(await (await get(`/admin/ui/syncs/${id}?notice=constructor&refused=__proto__`, cookie)).text());
+      expect(odd).not.toContain('function');
+      expect(odd).not.toContain('[object');
+    });
+
+    it('says why a call with no events the mappings sync is not replayed', async () => {
+      mappings.ignore('call-ended');
+      const id = await seedCall(testDb.database, { callKey: 'hollow', status: 'failed', events: ['failed'] });
+      const { cookie, csrf } = await login();
+      const res = await post(`/admin/ui/syncs/${id}/replay`, { _csrf: csrf }, { origin: ORIGIN, cookie });
+      expect(res.headers.get('location')).toBe(`/admin/ui/syncs/${id}?refused=empty`);
+      expect(visible(await (await get(`/admin/ui/syncs/${id}?refused=empty`, cookie)).text())).toContain(
+        'Not queued: the call has no events the current mappings sync (retention removed them, or their types are ignored).',
+      );
+      expect((await callRow(testDb.database, id))?.status).toBe('failed');
     });
 
     it('bulk-replays only after a confirmation step that shows what would be replayed', async () => {

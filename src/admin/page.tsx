@@ -7,6 +7,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from '../config';
+import { classifyDbError } from '../db/errors';
 import { AppError } from '../errors';
 import type { AppEnv } from '../http/context';
 import {
@@ -93,13 +94,34 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
 
   const disabled = (c: Context) => render(c, <MessageView title="Admin disabled" message={ADMIN_DISABLED_MESSAGE} />, 403);
 
+  const tooManyLogins = (c: Context, next: string, seconds: number) => {
+    c.header('Retry-After', String(seconds));
+    const minutes = Math.ceil(seconds / 60);
+    return render(
+      c,
+      <LoginView next={next} error={`Too many failed logins from your address; try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`} />,
+      429,
+    );
+  };
+
+  /**
+   * The session the request's cookie proves, checked on every request: the
+   * signature and expiry first (a forged cookie costs no query), then that
+   * it has not been logged out (its admin_sessions row).
+   */
+  const liveSession = async (c: Context, token: string): Promise<Session | undefined> => {
+    const session = verifySession(getCookie(c, SESSION_COOKIE), token, now());
+    if (!session) return undefined;
+    return (await service.sessionIsLive(session)) ? session : undefined;
+  };
+
   /** Views need a session (else: to the login form); actions also need the form's CSRF token. */
   const requireSession =
     (kind: 'view' | 'action'): MiddlewareHandler<PageEnv> =>
     async (c, next) => {
       const token = config.ADMIN_TOKEN;
       if (token === undefined) return disabled(c);
-      const session = verifySession(getCookie(c, SESSION_COOKIE), token, now());
+      const session = await liveSession(c, token);
       if (!session) {
         if (kind === 'view') {
           const url = new URL(c.req.url);
@@ -137,11 +159,11 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
     return c.body(ADMIN_CSS);
   });
 
-  page.get('/login', (c) => {
+  page.get('/login', async (c) => {
     const token = config.ADMIN_TOKEN;
     if (token === undefined) return disabled(c);
     const next = safeNext(c.req.query('next'));
-    if (verifySession(getCookie(c, SESSION_COOKIE), token, now())) return c.redirect(next, 303);
+    if (await liveSession(c, token)) return c.redirect(next, 303);
     return render(c, <LoginView next={next} notice={c.req.query('bye') ? 'You are logged out.' : undefined} />);
   });
 
@@ -150,12 +172,18 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
     if (token === undefined) return disabled(c);
     const form = await c.req.parseBody();
     const next = safeNext(typeof form['next'] === 'string' ? form['next'] : undefined);
+    const actor = actorFrom(c, 'page');
+    // An address that failed too often waits, whatever it sends now: the token cannot be guessed by volume.
+    const wait = service.loginRetryAfterSeconds(actor);
+    if (wait > 0) return tooManyLogins(c, next, wait);
     const given = typeof form['token'] === 'string' ? form['token'].trim() : '';
     if (given === '' || !secretEquals(given, token)) {
-      await service.recordSession('session.login_failed', actorFrom(c, 'page'));
+      const blockedFor = await service.loginFailed(actor);
+      if (blockedFor > 0) return tooManyLogins(c, next, blockedFor);
       return render(c, <LoginView next={next} error="That is not the admin token." />, 401);
     }
     const { cookie, session } = newSession(token, now());
+    await service.login(session, actor);
     setCookie(c, SESSION_COOKIE, cookie, {
       httpOnly: true,
       sameSite: 'Strict',
@@ -164,13 +192,13 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
       maxAge: SESSION_TTL_SECONDS,
       expires: session.expiresAt,
     });
-    await service.recordSession('session.login', actorFrom(c, 'page'));
     return c.redirect(next, 303);
   });
 
   page.post('/logout', originCheck, formLimit, action, async (c) => {
+    // The row goes first: even a copy of the cookie is dead from here on.
+    await service.logout(c.get('session'), actorFrom(c, 'page'));
     deleteCookie(c, SESSION_COOKIE, { path: '/admin', httpOnly: true, sameSite: 'Strict', secure: isHttps(c) });
-    await service.recordSession('session.logout', actorFrom(c, 'page'));
     return c.redirect('/admin/login?bye=1', 303);
   });
 
@@ -215,7 +243,7 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
   const detail = async (c: Context<PageEnv>, id: number, banner: { notice?: string | undefined; error?: string | undefined }) => {
     const session = c.get('session');
     try {
-      const data = await service.getSync(id);
+      const data = await service.getSync(id, actorFrom(c, 'page'));
       return render(
         c,
         <DetailView csrfToken={session.csrfToken} detail={data} notice={banner.notice} error={banner.error} />,
@@ -234,19 +262,20 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
     return Number(text);
   };
 
-  const NOTICES: Record<string, string> = {
-    replayed: 'Queued for replay with the current mappings. The worker picks it up now; refresh to watch it.',
-    discarded: 'Discarded: the worker will not try this call again (a replay or a new webhook brings it back).',
-  };
+  const NOTICES = new Map<string, string>([
+    ['replayed', 'Queued for replay with the current mappings. The worker picks it up now; refresh to watch it.'],
+    ['discarded', 'Discarded: the worker will not try this call again (a replay or a new webhook brings it back).'],
+  ]);
 
-  const REFUSALS: Record<string, string> = {
-    mapping: 'Not queued: the current mappings still fail on this call (see "The current mappings" below). Fix the mapping, then replay again.',
-    busy: 'Not done: a worker is writing this call to the CRM right now. Refresh in a moment and try again.',
-    synced: 'Not discarded: this call is already synced to the CRM.',
-  };
+  const REFUSALS = new Map<ActionRefused['reason'] | string, string>([
+    ['mapping', 'Not queued: the current mappings still fail on this call (see "The current mappings" below). Fix the mapping, then replay again.'],
+    ['busy', 'Not done: a worker is writing this call to the CRM right now. Refresh in a moment and try again.'],
+    ['synced', 'Not discarded: this call is already synced to the CRM.'],
+    ['empty', 'Not queued: the call has no events the current mappings sync (retention removed them, or their types are ignored).'],
+  ]);
 
   page.get('/ui/syncs/:id', view, (c) =>
-    detail(c, idFrom(c), { notice: NOTICES[c.req.query('notice') ?? ''], error: REFUSALS[c.req.query('refused') ?? ''] }),
+    detail(c, idFrom(c), { notice: NOTICES.get(c.req.query('notice') ?? ''), error: REFUSALS.get(c.req.query('refused') ?? '') }),
   );
 
   /**
@@ -297,6 +326,10 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
     if (err instanceof AppError) {
       const status = err.status;
       return render(c, <MessageView title={status === 404 ? 'Not found' : 'Cannot do that'} message={err.message} back="/admin" />, status);
+    }
+    if (classifyDbError(err) === 'unavailable' || (err instanceof Error && classifyDbError(err.cause) === 'unavailable')) {
+      c.get('log').warn({ err }, 'admin page: the database is unavailable');
+      return render(c, <MessageView title="Database unavailable" message="The database cannot be reached right now; reload the page in a moment." back="/admin" />, 503);
     }
     c.get('log').error({ err }, 'admin page failed');
     return render(

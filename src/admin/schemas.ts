@@ -1,8 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
 import { SYNC_STATUSES } from '../db/schema';
+import { ERROR_CODES } from '../errors';
 import { SOURCE_NAMES } from '../sources/types';
-import { TIME_BOUND_HELP, isTimeBound } from './time';
+import { TIME_BOUND_HELP, timeBoundProblem } from './time';
 
 /**
  * The admin's inputs and outputs, as zod schemas. The same schemas validate
@@ -26,8 +27,19 @@ const timeBound = (description: string) =>
   z
     .string({ error: TIME_BOUND_HELP })
     .max(64, { error: TIME_BOUND_HELP })
-    .refine(isTimeBound, { error: TIME_BOUND_HELP })
+    .superRefine((value, ctx) => {
+      // Out-of-range bounds (999999w, 0000-01-01) are refused here, by name, rather than by Postgres as a 500.
+      const problem = timeBoundProblem(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .openapi({ description, examples: ['2h', '30m', '7d', '2025-11-21T08:00:00Z', '2025-11-21'] });
+
+/**
+ * C0 controls and DEL. Postgres refuses NUL in a text parameter outright
+ * (a 500 before this check), and none of them belongs in a search.
+ */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+export const CONTROL_CHARACTER_MESSAGE = 'must not contain control characters (such as NUL, tabs or line breaks)';
 
 const sinceSchema = timeBound('Calls updated at or after this time: relative (30m, 2h, 7d ago), ISO 8601 with a zone, or a date (midnight UTC).');
 const untilSchema = timeBound('Calls updated before this time; same forms as `since`.');
@@ -43,6 +55,8 @@ export const ListQuerySchema = z
       .trim()
       .min(1, { error: 'must not be empty' })
       .max(200, { error: 'must be at most 200 characters' })
+      .refine((text) => !CONTROL_CHARACTER.test(text), { error: CONTROL_CHARACTER_MESSAGE })
+      .refine((text) => text.isWellFormed(), { error: 'must be valid Unicode text (it has a lone surrogate)' })
       .optional()
       .openapi({ description: 'Text to find in the call key, the external id (`source:callKey`), the CRM id or the last error (case-insensitive).' }),
     cursor: z
@@ -63,7 +77,15 @@ export type ListQuery = z.infer<typeof ListQuerySchema>;
 
 export const BulkReplayBodySchema = z
   .strictObject({
-    status: statusSchema.default('failed').openapi({ description: 'Which calls to replay; failed unless given.' }),
+    // Required, with no default: a bare POST must never replay a whole status by accident.
+    status: z
+      .enum(SYNC_STATUSES, {
+        error: (issue) =>
+          issue.input === undefined
+            ? `required: name the status to replay (${SYNC_STATUSES.join(', ')}); nothing is replayed by default`
+            : `expected one of ${SYNC_STATUSES.join(', ')}`,
+      })
+      .openapi({ description: 'Which calls to replay (required: nothing is replayed by default).' }),
     source: sourceSchema.optional(),
     since: sinceSchema.optional(),
     until: untilSchema.optional(),
@@ -100,7 +122,7 @@ const json = z.unknown().openapi({ description: 'Any JSON value.' });
 export const ErrorSchema = z
   .object({
     error: z.object({
-      code: z.string().openapi({ example: 'validation_failed' }),
+      code: z.enum(ERROR_CODES).openapi({ example: 'validation_failed', description: 'Stable machine-readable code; the HTTP status follows from it.' }),
       message: z.string().openapi({ example: 'status: expected one of pending, synced, failed, discarded' }),
     }),
   })
@@ -207,6 +229,10 @@ export const ReplayOneSchema = z
     status: z.literal('pending'),
     previousStatus: statusSchema,
     eventsRequeued: z.number().int().openapi({ description: 'Failed or discarded events put back to pending.' }),
+    eventsReclassified: z
+      .number()
+      .int()
+      .openapi({ description: 'Events stored as ignored whose type the current mappings now sync: made pending and folded in.' }),
     activity: json.openapi({ description: 'The activity folded with the current mappings, now stored on the call.' }),
   })
   .openapi('ReplayResult');
@@ -238,6 +264,11 @@ export const BulkReplaySchema = z
     filter: ResolvedFilterSchema,
     count: z.number().int().openapi({ description: 'Calls replayed (dry run: that would be replayed).' }),
     skipped: z.number().int().openapi({ description: 'Matching calls left alone because a worker was syncing them at that moment.' }),
+    eventsReclassified: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: 'Not on a dry run: events stored as ignored whose type the current mappings now sync, made pending so the worker folds them.' }),
     calls: z
       .array(
         z.object({

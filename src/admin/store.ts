@@ -39,6 +39,9 @@ export function decodeCursor(text: string): Cursor {
   if (!Array.isArray(value) || value.length !== 2) throw bad();
   const [at, id] = value as [unknown, unknown];
   if (typeof at !== 'string' || !CURSOR_TIME.test(at) || typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw bad();
+  // The shape alone lets through 2025-02-30 or year 0000, which Postgres refuses (a 500): the time must name a real instant.
+  const instant = new Date(`${at.slice(0, 23)}Z`);
+  if (Number.isNaN(instant.getTime()) || instant.toISOString().slice(0, 23) !== at.slice(0, 23) || instant.getUTCFullYear() < 1970) throw bad();
   return { at, id };
 }
 
