@@ -154,9 +154,10 @@ function openPostgres(url: string, options: OpenOptions): Database {
 async function openPglite(options: OpenOptions): Promise<Database> {
   // Loaded only when used: PGlite's module alone adds ~50 MB to a process
   // that talks to a real Postgres.
-  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([
+  const [{ PGlite }, { drizzle: drizzlePglite }, { FlushingNodeFS, DURABLE_START_PARAMS }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('drizzle-orm/pglite'),
+    import('./pglite-fs'),
   ]);
   let releaseDirLock = () => {};
   let client: PGlite;
@@ -168,7 +169,9 @@ async function openPglite(options: OpenOptions): Promise<Database> {
     const dir = path.resolve(options.dataDir ?? './data', 'pglite');
     mkdirSync(dir, { recursive: true });
     releaseDirLock = lockDataDir(path.dirname(dir));
-    client = new PGlite(dir);
+    // Commits flushed to disk before they return, so a 200 survives a power
+    // cut too (PGlite alone never flushes: see pglite-fs.ts).
+    client = new PGlite({ fs: new FlushingNodeFS(dir), startParams: [...DURABLE_START_PARAMS] });
   }
   try {
     await client.waitReady;
