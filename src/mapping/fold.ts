@@ -23,6 +23,7 @@ import {
   type Merge,
   type RuleInput,
   type SortKey,
+  type ValueInput,
   type SourceFileInput,
 } from './schema';
 import { activityTimeMs, isoFromMs, toNumber, toText } from './transforms';
@@ -199,7 +200,33 @@ function compileField(
 ): CompiledField {
   const list = Array.isArray(input) ? input : [input];
   const rules = list.map((rule, i) => compileRule(rule, Array.isArray(input) ? [...at, i] : at, defaultMerge, env));
+  if (kind === 'callbackStatus') {
+    list.forEach((rule, i) => checkStatusLiterals(rule, Array.isArray(input) ? [...at, i] : at, env));
+  }
   return { target, name, kind, rules, line: env.yaml.error(at, '').line };
+}
+
+/**
+ * A constant written as callback.status must be a status; caught at load
+ * rather than on the first call that reaches it. Only the places whose
+ * constant is the result as written are checked (a plain value, const,
+ * then/else, coalesce items, default); a table's values are its own.
+ */
+function checkStatusLiterals(value: ValueInput | RuleInput | undefined, at: YamlPath, env: CompileEnv): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'object') {
+    const text = String(value).trim().toLowerCase();
+    if (!(CALLBACK_STATUSES as readonly string[]).includes(text)) {
+      const hint = suggest(String(value), CALLBACK_STATUSES);
+      env.errors.push(env.yaml.error(at, `callback.status must be one of ${CALLBACK_STATUSES.join(', ')}, not "${String(value)}"${hint ? ` (did you mean "${hint}"?)` : ''}`));
+    }
+    return;
+  }
+  if (value.const !== undefined && (value.const === null || typeof value.const !== 'object')) checkStatusLiterals(value.const, [...at, 'const'], env);
+  checkStatusLiterals(value.then, [...at, 'then'], env);
+  checkStatusLiterals(value.else, [...at, 'else'], env);
+  value.coalesce?.forEach((item, i) => checkStatusLiterals(item, [...at, 'coalesce', i], env));
+  if (value.default !== undefined && (value.default === null || typeof value.default !== 'object')) checkStatusLiterals(value.default, [...at, 'default'], env);
 }
 
 function compileRule(rule: RuleInput, at: YamlPath, defaultMerge: Merge, env: CompileEnv): CompiledRule {

@@ -421,6 +421,22 @@ describe('mapping errors at run time', () => {
     await m?.remove();
   });
 
+  it('rejects a callback.status read from the payload that is not a status, naming the field and line', async () => {
+    m = await copyMappings();
+    const text = await m.read('enreach.yaml');
+    const from = text.slice(text.indexOf('  status:\n    events: CallbackChanged'), text.indexOf('\n\nlifecycle:'));
+    await m.edit('enreach.yaml', from, '  status: { events: CallbackChanged, path: ContactName }');
+    const loaded = await loadMappings({ dir: m.dir, defaultRegion: 'US', hccTimezone: HCC_TZ });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    const changed = (await readFixture('enreach/CallbackChanged.json')) as Record<string, unknown>;
+    const err = await loaded.set.fold('enreach', 'k', events('enreach', [{ payload: changed }])).catch((e: unknown) => e);
+    const line = (await m.read('enreach.yaml')).split('\n').findIndex((l) => l.startsWith('  status: {')) + 1;
+    expect({ message: (err as MappingError).message, details: (err as MappingError).details }).toEqual({
+      message: 'callback.status needs one of open, done, cancelled, but the mapping gave string "Matti Meikäläinen"',
+      details: { source: 'enreach', file: m.file('enreach.yaml'), line, field: 'callback.status' },
+    });
+  });
+
   it('rejects with a MappingError that names the field, file and line', async () => {
     m = await copyMappings();
     await m.edit('genesys-ocs.yaml', '  notes: { path: Other1 }', '  notes: { path: GSW_CALL_RESULT, const: x }');

@@ -172,6 +172,11 @@ describe('mapping validation', () => {
     expect(r.ok ? [] : r.errors).toEqual([]);
   });
 
+  it('reports a callback.status constant that is not a status, when the files load', async () => {
+    const { errors, text, file } = await errorsAfter('genesys-ocs.yaml', '    then: cancelled\n    else: open', '    then: canceled\n    else: open');
+    expect(errors).toEqual([{ file, ...pos(text, 'canceled'), message: 'callback.status must be one of open, done, cancelled, not "canceled" (did you mean "cancelled"?)' }]);
+  });
+
   it('reports an unknown named condition', async () => {
     const { errors, text, file } = await errorsAfter('webex-cc.yaml', '    - { is: rona }', '    - { is: ronna }');
     expect(errors).toEqual([{ file, ...pos(text, 'ronna'), message: 'unknown condition "ronna" (did you mean "rona"?); name it under conditions:' }]);
