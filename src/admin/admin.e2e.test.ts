@@ -131,7 +131,8 @@ describe.each(testDbKinds())('admin page end to end in Chromium on %s', (kind) =
       'failed',
       'failed',
     ]);
-    expect(fake.taskByExternalId('hcc:9300002')).toBeUndefined();
+    // The worker may have written the call from its first webhooks already (an In Progress Task); the final state never got in.
+    expect(fake.taskByExternalId('hcc:9300002')?.['CallDisposition'] ?? null).toBeNull();
 
     const page = await context.newPage();
 
