@@ -239,7 +239,8 @@ async function preview(
     out.push(`--- dry-run request, ${output.update ? 'for a call already in the CRM (--update)' : 'for the first sync of the call'}`);
     if (call.dryRun === null) out.push('(the dry-run target gave no result)');
     else if (!call.dryRun.ok) out.push(`the target would refuse it: ${call.dryRun.error}`);
-    if (call.dryRun?.sent != null) out.push(JSON.stringify(call.dryRun.sent, null, 2));
+    const sent = call.dryRun?.sent ?? null;
+    if (sent !== null) out.push(JSON.stringify(sent, null, 2));
     process.stdout.write(`${out.join('\n')}\n\n`);
   }
   return failed ? 1 : 0;
