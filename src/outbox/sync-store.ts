@@ -233,6 +233,8 @@ export interface SyncCompletion {
  * - A final failure while a new event arrived leaves the call pending with
  *   a fresh attempt budget, as intake does for a failed call: the new event
  *   may be what fixes it.
+ * - activity and crm_payload are the last attempt's (none when its mapping
+ *   failed), so the admin never sees an older payload as the latest.
  * - The CRM ids belong to the target that wrote them: when another target
  *   writes the call (a switch from dry-run to Salesforce), its ids replace
  *   the old ones instead of mixing with them.
@@ -275,8 +277,10 @@ updated AS (
     target = i.target,
     crm_id = CASE WHEN c.target IS DISTINCT FROM i.target THEN i.crm_id ELSE COALESCE(i.crm_id, c.crm_id) END,
     crm_followup_id = CASE WHEN c.target IS DISTINCT FROM i.target THEN i.crm_followup_id ELSE COALESCE(i.crm_followup_id, c.crm_followup_id) END,
-    activity = COALESCE(i.activity, c.activity),
-    crm_payload = COALESCE(i.crm_payload, c.crm_payload),
+    -- The last attempt's own fold and payload: an attempt whose mapping failed
+    -- shows none rather than an older attempt's as if it were its own.
+    activity = i.activity,
+    crm_payload = i.crm_payload,
     last_error = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error END,
     last_error_kind = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error_kind END,
     last_http_status = i.http_status,

@@ -237,6 +237,17 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     expect(target.batches).toEqual([['hcc:fine']]);
   });
 
+  it('keeps the fold and payload of the last attempt: none after a mapping failure', async () => {
+    await ingest.submit(event('turns-bad', 'call-created'));
+    const w = worker();
+    await w.runOnce();
+    expect(await callRow('turns-bad')).toMatchObject({ status: 'synced', activity: { notes: 'call-created' } });
+    expect((await callRow('turns-bad'))?.crm_payload).not.toBeNull();
+    await ingest.submit(event('turns-bad', 'call-ended', { poison: true }));
+    await w.runOnce();
+    expect(await callRow('turns-bad')).toMatchObject({ status: 'failed', last_error_kind: 'mapping', activity: null, crm_payload: null });
+  });
+
   it('waits out a spent quota without using up attempts', async () => {
     await ingest.submit(event('q1', 'call-ended'));
     const reset = new Date(Date.now() + 3_600_000);
