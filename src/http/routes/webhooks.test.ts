@@ -82,7 +82,7 @@ const CASES: Case[] = [
     fixture: 'task_new.json',
     expected: {
       eventType: 'task:new',
-      dedupeKey: /^task:new:[0-9a-f-]{36}$/,
+      dedupeKey: /^task:new:[0-9a-f-]{36}:[0-9a-f]{64}$/,
       callKey: 'e1c9a6f2-3b4d-4c5e-9f60-7a8b9c0d1e01',
       vendorTime: '2022-10-14T21:06:51.000Z',
       vendorTimeRaw: '1665781611000',
