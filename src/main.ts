@@ -32,6 +32,21 @@ async function main(): Promise<void> {
   }
   logger.info({ role, database: config.DATABASE_URL ? 'postgres' : `pglite (${config.DATA_DIR})` }, 'starting');
 
+  // Mapping files first: a bad edit stops start-up before the database is touched.
+  const opened = await MappingStore.open({
+    dir: config.MAPPINGS_DIR,
+    defaultRegion: config.DEFAULT_PHONE_REGION,
+    hccTimezone: config.HCC_TIMEZONE,
+    logger,
+  });
+  if (!opened.ok) {
+    const text = formatMappingErrors(opened.errors);
+    logger.fatal({ errors: text.split('\n') }, 'invalid mapping files');
+    process.stderr.write(`Invalid mapping files:\n${text}\n`);
+    process.exit(1);
+  }
+  const mappings = opened.store;
+
   let database: Database;
   try {
     database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE });
@@ -41,18 +56,6 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const opened = await MappingStore.open({
-    dir: config.MAPPINGS_DIR,
-    defaultRegion: config.DEFAULT_PHONE_REGION,
-    hccTimezone: config.HCC_TIMEZONE,
-    logger,
-  });
-  if (!opened.ok) {
-    process.stderr.write(`Invalid mapping files:\n${formatMappingErrors(opened.errors)}\n`);
-    await database.close();
-    process.exit(1);
-  }
-  const mappings = opened.store;
   if (config.MAPPINGS_WATCH) mappings.start();
 
   const metrics = new Metrics({ defaultMetrics: true });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT, buildService } from '../src/cli/build';
@@ -81,4 +81,55 @@ describe('npm start (bundled service, embedded database)', () => {
     expect(await exited).toBe(0);
     expect(output).toMatch(/"msg":"stopped"/);
   }, 60_000);
+});
+
+describe('the service refuses to start, saying why', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    const cache = path.join(PACKAGE_ROOT, 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    dir = mkdtempSync(path.join(cache, 'callsync-refuse-'));
+    await buildService(path.join(dir, 'dist'));
+  }, 60_000);
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the bundle to its exit; answers the exit code and everything it printed. */
+  function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(dir, 'dist', 'main.js'), ...args], {
+        cwd: PACKAGE_ROOT,
+        env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', MAPPINGS_WATCH: 'false', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.once('exit', (code) => resolve({ code, output }));
+    });
+  }
+
+  it('a receiver or worker alone on the embedded database', async () => {
+    for (const role of ['web', 'worker']) {
+      const { code, output } = await run([`--role=${role}`], { DATA_DIR: path.join(dir, `data-${role}`) });
+      expect(code).toBe(1);
+      expect(output).toContain(`--role=${role} runs part of the service against a shared Postgres: set DATABASE_URL`);
+      expect(existsSync(path.join(dir, `data-${role}`))).toBe(false);
+    }
+  }, 30_000);
+
+  it('invalid mapping files, with file:line:col, before the database is touched', async () => {
+    const mappings = path.join(dir, 'mappings');
+    cpSync(path.join(PACKAGE_ROOT, 'mappings'), mappings, { recursive: true });
+    const file = path.join(mappings, 'webex-cc.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('time: epoch-ms', 'time: epoch_ms'));
+    const { code, output } = await run([], { DATA_DIR: path.join(dir, 'data-mappings'), MAPPINGS_DIR: mappings });
+    expect(code).toBe(1);
+    expect(output).toMatch(/Invalid mapping files:\n.*webex-cc\.yaml:68:\d+ activity\.startedAt\.time: must be one of .*\(got the text "epoch_ms"\)/);
+    expect(output).toContain('"msg":"invalid mapping files"');
+    expect(existsSync(path.join(dir, 'data-mappings'))).toBe(false);
+  }, 30_000);
 });
