@@ -52,7 +52,9 @@ export const PENDING_CHANNEL = 'callsync_pending';
  *   (source, call_key) order: concurrent batches then take their locks in
  *   the same order and cannot deadlock each other.
  * - ON CONFLICT DO NOTHING on (source, dedupe_key) makes a re-delivery a
- *   no-op; RETURNING tells which rows were new.
+ *   no-op; RETURNING tells which rows were new, and for the others an index
+ *   probe in the same statement confirms the key is already stored (see
+ *   confirmDuplicates for the rare case it cannot).
  * - Each new syncable event bumps its call's `version` and makes the call
  *   due (a call in retry backoff keeps its schedule; a failed or discarded
  *   call gets a fresh retry budget, since new information may fix it).
@@ -95,9 +97,15 @@ touched AS (
     last_event_at = GREATEST(c.last_event_at, excluded.last_event_at)
   RETURNING 1
 )
-SELECT source, dedupe_key,
+SELECT i.source, i.dedupe_key, ins.dedupe_key IS NOT NULL AS stored,
+       -- A scalar subquery with LIMIT, not EXISTS: the planner may turn an
+       -- EXISTS into a hashed subplan that reads the whole table per batch.
+       CASE WHEN ins.dedupe_key IS NULL THEN (
+         SELECT true FROM webhook_events e WHERE e.source = i.source AND e.dedupe_key = i.dedupe_key LIMIT 1
+       ) END AS present,
        (SELECT pg_notify('${PENDING_CHANNEL}', '') FROM touched LIMIT 1) IS NULL AS notified
-FROM inserted
+FROM input i
+LEFT JOIN inserted ins ON ins.source = i.source AND ins.dedupe_key = i.dedupe_key
 `;
 
 /** One webhook as the insert statement's column values (see INSERT_BATCH_SQL). */
@@ -273,13 +281,15 @@ export class IngestQueue {
   }
 
   /**
-   * A row the INSERT did not return is a duplicate only if its key is in
-   * the table. Checking (only when there are such rows: re-deliveries are
-   * rare) means no driver or engine quirk that drops a statement's result
-   * can turn a failed insert into a 200.
+   * A row the INSERT did not store is a duplicate only if its key is in the
+   * table. The statement itself confirms most (`present`); this looks again,
+   * with a fresh snapshot, for the rest: a key a concurrent batch committed
+   * after the statement began (invisible to it, though ON CONFLICT saw it),
+   * or every row when a driver or engine quirk dropped the statement's
+   * result. So no such quirk can turn a failed insert into a 200.
    */
-  private async confirmDuplicates(rows: InsertRow[], stored: Set<string>): Promise<void> {
-    const unconfirmed = rows.filter((row) => !stored.has(`${row[0]}\u0000${row[2]}`));
+  private async confirmDuplicates(rows: InsertRow[], known: Set<string>): Promise<void> {
+    const unconfirmed = rows.filter((row) => !known.has(`${row[0]}\u0000${row[2]}`));
     if (unconfirmed.length === 0) return;
     const found = await this.database.query<{ source: string; dedupe_key: string }>(
       `SELECT e.source, e.dedupe_key FROM webhook_events e
@@ -317,11 +327,17 @@ export class IngestQueue {
     });
     try {
       const result = await Promise.race([
-        this.database.query<{ source: string; dedupe_key: string }>(INSERT_BATCH_SQL, params, { prepare: true }),
+        this.database.query<{ source: string; dedupe_key: string; stored: boolean; present: boolean | null }>(INSERT_BATCH_SQL, params, { prepare: true }),
         timeout,
       ]);
-      const stored = new Set(result.map((r) => `${r.source}\u0000${r.dedupe_key}`));
-      await Promise.race([this.confirmDuplicates(rows, stored), timeout]);
+      const stored = new Set<string>();
+      const known = new Set<string>();
+      for (const r of result) {
+        const key = `${r.source}\u0000${r.dedupe_key}`;
+        if (r.stored) stored.add(key);
+        if (r.stored || r.present) known.add(key);
+      }
+      await Promise.race([this.confirmDuplicates(rows, known), timeout]);
       return stored;
     } finally {
       clearTimeout(timer);

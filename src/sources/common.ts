@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { toEpochMs } from '../mapping/transforms';
 
 /**
@@ -8,8 +8,15 @@ import { toEpochMs } from '../mapping/transforms';
  */
 export function safeEqual(given: string | undefined | null, expected: string): boolean {
   if (given === undefined || given === null) return false;
-  const a = createHash('sha256').update(given, 'utf8').digest();
-  return timingSafeEqual(a, expectedDigest(expected));
+  return timingSafeEqual(sha256(given), expectedDigest(expected));
+}
+
+/**
+ * crypto.hash is the one-shot form: for the short texts hashed on every
+ * webhook (credentials, bodies) it costs a third of createHash's object.
+ */
+function sha256(text: string): Buffer {
+  return Buffer.from(hash('sha256', text, 'hex'), 'hex');
 }
 
 /** The digests of the configured secrets, computed once (they are few and fixed). */
@@ -18,14 +25,14 @@ function expectedDigest(expected: string): Buffer {
   let digest = expectedDigests.get(expected);
   if (!digest) {
     if (expectedDigests.size > 64) expectedDigests.clear();
-    digest = createHash('sha256').update(expected, 'utf8').digest();
+    digest = sha256(expected);
     expectedDigests.set(expected, digest);
   }
   return digest;
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 export function hmacSha256Hex(secret: string, body: string): string {

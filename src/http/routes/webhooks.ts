@@ -62,7 +62,7 @@ async function receive(c: Context<AppEnv>, adapter: SourceAdapter, deps: Webhook
 
   let rawBody: string;
   try {
-    rawBody = await readBodyText(c.req.raw, config.MAX_BODY_BYTES);
+    rawBody = await readBodyText(c.req.raw, config.MAX_BODY_BYTES, (c.env as Partial<HttpBindings> | undefined)?.incoming);
   } catch (err) {
     if (err instanceof AppError && err.code === 'payload_too_large') {
       // We stop reading; closing the connection spares us the rest of the upload.
