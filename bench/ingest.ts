@@ -64,8 +64,11 @@ const rows = [
 ];
 const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
 for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padStart(widths[i] ?? 0)).join('  ')}\n`);
-process.stdout.write(`ratio service/bare: ${fmt(service.load.rps / bare.load.rps, 2)}\n`);
+// Only 200s count as accepted webhooks: a run answering 401s or 503s fast must not pass.
+const accepted = (r: LoadResult) => (r.requests - r.errors) / r.seconds;
+const ratio = accepted(service.load) / accepted(bare.load);
+process.stdout.write(`accepted/s: service ${fmt(accepted(service.load), 0)}, bare ${fmt(accepted(bare.load), 0)}; ratio service/bare: ${fmt(ratio, 2)}\n`);
 process.stdout.write(
-  `targets: >= 5000 req/s ${service.load.rps >= 5000 ? 'OK' : 'MISSED'}, p99 <= 25 ms ${service.load.p99 <= 25 ? 'OK' : 'MISSED'}, ` +
-    `ratio >= 1.0 ${service.load.rps / bare.load.rps >= 1 ? 'OK' : 'MISSED'}, RSS <= 150 MB ${service.rss <= 150 ? 'OK' : 'MISSED'}\n`,
+  `targets: >= 5000 accepted/s ${accepted(service.load) >= 5000 ? 'OK' : 'MISSED'}, p99 <= 25 ms ${service.load.p99 <= 25 ? 'OK' : 'MISSED'}, ` +
+    `ratio >= 1.0 ${ratio >= 1 ? 'OK' : 'MISSED'}, RSS <= 150 MB ${service.rss <= 150 ? 'OK' : 'MISSED'}\n`,
 );

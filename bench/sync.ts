@@ -237,7 +237,7 @@ async function benchThroughput(): Promise<{ activitiesPerSecond: number; request
   }
 }
 
-async function benchLatency(): Promise<{ p50: number; p95: number; samples: number }> {
+async function benchLatency(): Promise<{ p50: number; p95: number; samples: number; unsynced: number }> {
   const env = await setUp();
   try {
     const webPort = await freePort();
@@ -258,7 +258,9 @@ async function benchLatency(): Promise<{ p50: number; p95: number; samples: numb
       pending.push(
         fetch(`http://127.0.0.1:${webPort}${req.path}`, { method: 'POST', headers: req.headers, body: req.body }).then(async (res) => {
           await res.arrayBuffer();
-          if (res.status === 200) accepted.set(req.body, Date.now());
+          // A re-delivery (the generator repeats 5 % of bodies) is the same
+          // event: its latency runs from the first acceptance.
+          if (res.status === 200 && !accepted.has(req.body)) accepted.set(req.body, Date.now());
         }),
       );
     }
@@ -270,6 +272,7 @@ async function benchLatency(): Promise<{ p50: number; p95: number; samples: numb
     const rows = await env.database.query<{ raw_body: string; source: string; call_key: string }>(
       `SELECT raw_body, source, call_key FROM webhook_events WHERE status = 'synced'`,
     );
+    const failed = await count(env.database, `SELECT count(*)::int AS n FROM webhook_events WHERE status <> 'synced'`);
     const latencies: number[] = [];
     for (const row of rows) {
       const acceptedAt = accepted.get(row.raw_body);
@@ -279,7 +282,7 @@ async function benchLatency(): Promise<{ p50: number; p95: number; samples: numb
     }
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
-    return { p50: pct(50), p95: pct(95), samples: latencies.length };
+    return { p50: pct(50), p95: pct(95), samples: latencies.length, unsynced: failed };
   } finally {
     await tearDown(env);
   }
@@ -320,7 +323,9 @@ process.stdout.write(
 if (PHASES.has('b')) {
 process.stdout.write(`(b) latency at ${LATENCY_RATE} webhooks/s for ${LATENCY_SECONDS} s (receiver + worker processes)\n`);
 const b = await benchLatency();
-process.stdout.write(`    accepted -> CRM write: p50 ${fmt(b.p50)} ms, p95 ${fmt(b.p95)} ms over ${b.samples} events  [p95 <= 2000 ms ${ok(b.p95 <= 2000)}]\n`);
+process.stdout.write(
+  `    accepted -> CRM write: p50 ${fmt(b.p50)} ms, p95 ${fmt(b.p95)} ms over ${b.samples} events (${b.unsynced} not synced)  [p95 <= 2000 ms ${ok(b.p95 <= 2000 && b.unsynced === 0)}]\n`,
+);
 
 }
 if (PHASES.has('c')) {
@@ -347,8 +352,15 @@ if (PHASES.has('d')) {
   process.stdout.write(
     `    1 worker ${fmt(one.eventsPerSecond)} events/s, 2 workers ${fmt(two.eventsPerSecond)} events/s: ${fmt(scale, 2)}x  [>= 1.6x ${ok(scale >= 1.6)}]\n`,
   );
+  // The same at the default WORKER_CONCURRENCY, for the record: here one
+  // process already keeps this machine's two cores busy (workers, Postgres
+  // and the simulated CRM share them), so a second adds little.
+  const oneDefault = await benchBacklog(events, 1);
   const twoDefault = await benchBacklog(events, 2);
-  process.stdout.write(`    for reference, 2 workers at the default concurrency: ${fmt(twoDefault.eventsPerSecond)} events/s\n`);
+  process.stdout.write(
+    `    at the default concurrency: 1 worker ${fmt(oneDefault.eventsPerSecond)} events/s, 2 workers ${fmt(twoDefault.eventsPerSecond)} events/s: ` +
+      `${fmt(twoDefault.eventsPerSecond / oneDefault.eventsPerSecond, 2)}x\n`,
+  );
 }
 
 process.exit(0);
