@@ -136,6 +136,13 @@ export const envSchema = z
     RETENTION_DAYS: intFromEnv(30, 1, 3650),
 
     ADMIN_TOKEN: optionalSecret.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    /**
+     * Reverse proxies in front of the service that append X-Forwarded-For:
+     * with N > 0 the admin takes the client's address from that header (the
+     * N-th entry from the right) for its login limits and audit; with 0 it
+     * trusts only the socket, so no client can pick its own address.
+     */
+    TRUST_PROXY_HOPS: intFromEnv(0, 0, 10),
   });
 
 export type Env = z.infer<typeof envSchema>;

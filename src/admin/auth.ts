@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../http/context';
 import type { Logger } from '../log';
 import type { JsonValue } from '../mapping/types';
@@ -121,6 +121,39 @@ export function sameHostOrigin(origin: string, c: Context): boolean {
   return originHost.toLowerCase() === host.toLowerCase();
 }
 
+function socketAddress(c: Context): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    // No socket (app.request() in tests, or another adapter): the address is unknown.
+    return null;
+  }
+}
+
+/**
+ * The client's address for the admin's limits and audit. Behind
+ * `trustedHops` proxies that each append the address they received from to
+ * X-Forwarded-For, the client is the entry that many places from the right
+ * (the leftmost, when the header is shorter); entries further left are
+ * whatever the client sent and are not trusted. Without trusted proxies, the
+ * socket's address, whatever the headers say.
+ */
+export function clientAddress(trustedHops: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let address = socketAddress(c);
+    if (trustedHops > 0) {
+      const chain = (c.req.header('x-forwarded-for') ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== '');
+      const client = chain[Math.max(0, chain.length - trustedHops)];
+      if (client !== undefined) address = auditText(client, 100) ?? address;
+    }
+    c.set('clientAddress', address);
+    await next();
+  };
+}
+
 /** Who did something, for the audit table. */
 export interface Actor {
   via: 'api' | 'page' | 'cli';
@@ -140,12 +173,7 @@ export function auditText(value: string | undefined, max: number): string | unde
 }
 
 export function actorFrom<E extends AppEnv>(c: Context<E>, via: 'api' | 'page'): Actor {
-  let ip: string | null = null;
-  try {
-    ip = getConnInfo(c).remote.address ?? null;
-  } catch {
-    // No socket (app.request() in tests, or another adapter): the address is unknown.
-  }
+  const ip = c.get('clientAddress') ?? socketAddress(c);
   const forwardedFor = auditText(c.req.header('x-forwarded-for'), 200);
   return {
     via,

@@ -6,6 +6,7 @@ import type { AppEnv } from '../http/context';
 import type { Logger } from '../log';
 import type { MappingSet } from '../mapping/types';
 import { adminApi } from './api';
+import { clientAddress } from './auth';
 import { adminPage } from './page';
 import { AdminService, crmKindsOf } from './service';
 
@@ -39,6 +40,9 @@ export function mountAdmin(app: Hono<AppEnv>, deps: AdminDeps): void {
     crmKinds: deps.target?.needs ?? crmKindsOf(deps.config.crmTarget),
     now,
   });
+  // Only the admin's routes resolve the client address (not the webhook hot path).
+  app.use('/admin', clientAddress(deps.config.TRUST_PROXY_HOPS));
+  app.use('/admin/*', clientAddress(deps.config.TRUST_PROXY_HOPS));
   app.route('/', adminApi(deps.config, service));
   app.route('/', adminPage(deps.config, service, now));
   app.get('/admin/', (c) => c.redirect('/admin', 301));

@@ -171,6 +171,26 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
       expect((await auditRows(testDb.database)).map((a) => a.action)).toEqual(['session.login', 'session.login', 'session.logout']);
     });
 
+    it('behind TRUST_PROXY_HOPS proxies, limits and audits the client address X-Forwarded-For names, not the proxy', async () => {
+      app = buildApp(testConfig({ ADMIN_TOKEN, TRUST_PROXY_HOPS: '1' }));
+      // Every request comes from the proxy's socket (CONN); the proxy appends the client's address.
+      const from = (client: string, spoofed = '') => ({ origin: ORIGIN, 'x-forwarded-for': `${spoofed}${client}` });
+      for (let i = 1; i <= LOGIN_MAX_FAILURES; i += 1) await post('/admin/login', { token: `wrong-${i}` }, from('198.51.100.20', `10.9.9.${i}, `));
+      expect((await post('/admin/login', { token: ADMIN_TOKEN }, from('198.51.100.20'))).status).toBe(429);
+      // Another client behind the same proxy logs in.
+      expect((await post('/admin/login', { token: ADMIN_TOKEN }, from('198.51.100.21'))).status).toBe(303);
+      const rows = await auditRows(testDb.database);
+      expect(rows.map((a) => [a.action, a.ip])).toEqual([
+        ...Array.from({ length: LOGIN_MAX_FAILURES }, () => ['session.login_failed', '198.51.100.20']),
+        ['session.login', '198.51.100.21'],
+      ]);
+
+      // Without trusted proxies the header is ignored: a client cannot choose its address.
+      app = buildApp(testConfig({ ADMIN_TOKEN }));
+      await post('/admin/login', { token: 'wrong' }, from('198.51.100.30'));
+      expect((await auditRows(testDb.database)).at(-1)).toMatchObject({ action: 'session.login_failed', ip: '192.0.2.10' });
+    });
+
     it('makes an address wait after 5 failed logins (even with the right token), auditing only those 5', async () => {
       const elsewhere = { incoming: { socket: { remoteAddress: '192.0.2.99', remotePort: 40001, remoteFamily: 'IPv4' } } };
       for (let i = 1; i < LOGIN_MAX_FAILURES; i += 1) {

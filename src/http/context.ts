@@ -5,5 +5,7 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     log: Logger;
+    /** The client's address, where a route group resolves it (the admin: see clientAddress). */
+    clientAddress?: string | null;
   };
 }
