@@ -82,8 +82,8 @@ async function main(): Promise<void> {
     await worker.start();
     retention.start();
     stops.push(async () => {
-      await retention.stop();
-      await worker.stop(config.WORKER_SHUTDOWN_MS);
+      // The worker's deadline runs now, not after a retention batch ends.
+      await Promise.all([worker.stop(config.WORKER_SHUTDOWN_MS), retention.stop()]);
       await target.close?.();
     });
   }
@@ -126,8 +126,11 @@ async function main(): Promise<void> {
     hardStop.unref();
     try {
       // The receiver and the worker stop side by side, so the worker's
-      // deadline runs from the signal, as the hard stop above does.
-      await Promise.all(stops.map((stop) => stop()));
+      // deadline runs from the signal, as the hard stop above does; one
+      // failing to stop does not cut the other short.
+      const results = await Promise.allSettled(stops.map((stop) => stop()));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
       await mappings.stop();
       await database.close();
       logger.info('stopped');

@@ -3,7 +3,7 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../config';
-import { classifyDbError } from '../db/errors';
+import { databaseUnavailable } from '../db/errors';
 import { AppError } from '../errors';
 import type { AppEnv } from '../http/context';
 import { ADMIN_DISABLED_MESSAGE, BEARER_MESSAGES, actorFrom, auditText, checkBearer } from './auth';
@@ -324,7 +324,7 @@ export function openApiDocument(api: OpenAPIHono<AppEnv, {}, '/admin'>) {
  */
 export const apiErrorHandler: ErrorHandler<AppEnv> = (err, c: Context<AppEnv>) => {
   if (err instanceof AppError) return c.json(err.toBody(), err.status);
-  const dbFailure = classifyDbError(err) === 'unavailable' ? err : err instanceof Error && classifyDbError(err.cause) === 'unavailable' ? err.cause : undefined;
+  const dbFailure = databaseUnavailable(err);
   if (dbFailure !== undefined) {
     c.get('log').warn({ err: dbFailure }, 'admin API: the database is unavailable');
     const unavailable = new AppError('database_unavailable', 'the database cannot be reached right now; try again shortly');

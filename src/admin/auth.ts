@@ -133,10 +133,11 @@ function socketAddress(c: Context): string | null {
 /**
  * The client's address for the admin's limits and audit. Behind
  * `trustedHops` proxies that each append the address they received from to
- * X-Forwarded-For, the client is the entry that many places from the right
- * (the leftmost, when the header is shorter); entries further left are
- * whatever the client sent and are not trusted. Without trusted proxies, the
- * socket's address, whatever the headers say.
+ * X-Forwarded-For, the client is the entry that many places from the right;
+ * entries further left are whatever the client sent and are not trusted.
+ * A shorter header did not come through all the proxies (or was sent
+ * straight to us): then, as without trusted proxies, the socket's address,
+ * which no client can choose.
  */
 export function clientAddress(trustedHops: number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -146,7 +147,7 @@ export function clientAddress(trustedHops: number): MiddlewareHandler<AppEnv> {
         .split(',')
         .map((entry) => entry.trim())
         .filter((entry) => entry !== '');
-      const client = chain[Math.max(0, chain.length - trustedHops)];
+      const client = chain.length >= trustedHops ? chain[chain.length - trustedHops] : undefined;
       if (client !== undefined) address = auditText(client, 100) ?? address;
     }
     c.set('clientAddress', address);

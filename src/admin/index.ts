@@ -41,7 +41,6 @@ export function mountAdmin(app: Hono<AppEnv>, deps: AdminDeps): void {
     now,
   });
   // Only the admin's routes resolve the client address (not the webhook hot path).
-  app.use('/admin', clientAddress(deps.config.TRUST_PROXY_HOPS));
   app.use('/admin/*', clientAddress(deps.config.TRUST_PROXY_HOPS));
   app.route('/', adminApi(deps.config, service));
   app.route('/', adminPage(deps.config, service, now));

@@ -189,6 +189,10 @@ describe.each(testDbKinds())('admin page on %s', (kind) => {
       app = buildApp(testConfig({ ADMIN_TOKEN }));
       await post('/admin/login', { token: 'wrong' }, from('198.51.100.30'));
       expect((await auditRows(testDb.database)).at(-1)).toMatchObject({ action: 'session.login_failed', ip: '192.0.2.10' });
+      // Nor can it when the header is shorter than the proxy chain (it did not come through them all).
+      app = buildApp(testConfig({ ADMIN_TOKEN, TRUST_PROXY_HOPS: '2' }));
+      await post('/admin/login', { token: 'wrong' }, from('198.51.100.31'));
+      expect((await auditRows(testDb.database)).at(-1)).toMatchObject({ action: 'session.login_failed', ip: '192.0.2.10' });
     });
 
     it('makes an address wait after 5 failed logins (even with the right token), auditing only those 5', async () => {

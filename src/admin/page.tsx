@@ -7,7 +7,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from '../config';
-import { classifyDbError } from '../db/errors';
+import { databaseUnavailable } from '../db/errors';
 import { AppError } from '../errors';
 import type { AppEnv } from '../http/context';
 import {
@@ -327,7 +327,7 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
       const status = err.status;
       return render(c, <MessageView title={status === 404 ? 'Not found' : 'Cannot do that'} message={err.message} back="/admin" />, status);
     }
-    if (classifyDbError(err) === 'unavailable' || (err instanceof Error && classifyDbError(err.cause) === 'unavailable')) {
+    if (databaseUnavailable(err) !== undefined) {
       c.get('log').warn({ err }, 'admin page: the database is unavailable');
       return render(c, <MessageView title="Database unavailable" message="The database cannot be reached right now; reload the page in a moment." back="/admin" />, 503);
     }

@@ -208,6 +208,20 @@ describe.each(testDbKinds())('replay CLI on %s', (kind) => {
     expect(connected).toBe(false);
   });
 
+  it('discards while the mapping files are broken: a discard reads no mapping', async () => {
+    const id = await seedCall(testDb.database, { callKey: 'd-broken', status: 'failed', events: ['failed'] });
+    const code = await runReplayCli(['--id', String(id), '--discard'], {
+      connect: async () => testDb.database,
+      mappings: async () => {
+        throw new Error('mappings/hcc.yaml:3:1 unknown key "sorce"');
+      },
+      logger,
+      io,
+    });
+    expect([code, err.join('')]).toEqual([EXIT.ok, '']);
+    expect((await callRow(testDb.database, id))?.status).toBe('discarded');
+  });
+
   it('runs as `npm run replay` against the service database', async () => {
     let env: Record<string, string>;
     let dataDir: string | undefined;

@@ -150,7 +150,9 @@ export async function runReplayCli(argv: string[], deps: ReplayCliDeps): Promise
     deps.io.err(`${parsed.message}\n\n${USAGE}\n`);
     return EXIT.badFlags;
   }
-  const opened = await openEach(deps);
+  // A discard reads no mapping: it must work while a mapping file is broken.
+  const command = parsed.command;
+  const opened = await openEach(deps, !(command.kind === 'one' && command.action === 'discard'));
   if (typeof opened === 'string') {
     deps.io.err(opened);
     return EXIT.cannotRun;
@@ -164,7 +166,6 @@ export async function runReplayCli(argv: string[], deps: ReplayCliDeps): Promise
     ...(deps.now ? { now: deps.now } : {}),
   });
   const actor = deps.actor ?? cliActor(deps.logger);
-  const command = parsed.command;
   try {
     if (command.kind === 'bulk') deps.io.out(await bulk(service, command.input, actor));
     else deps.io.out(await one(service, command, actor));
@@ -190,12 +191,21 @@ export async function runReplayCli(argv: string[], deps: ReplayCliDeps): Promise
   }
 }
 
+/** For a discard, which never folds: anything that asks for a mapping is a bug. */
+const NO_MAPPINGS: MappingSet = {
+  classify: () => {
+    throw new Error('a discard does not read the mappings');
+  },
+  fold: () => Promise.reject(new Error('a discard does not read the mappings')),
+  toCrm: () => Promise.reject(new Error('a discard does not read the mappings')),
+};
+
 /** The mappings, then the database (a broken mapping file stops the CLI before it connects); or what failed, as the line to print. */
-async function openEach(deps: ReplayCliDeps): Promise<{ mappings: MappingSet; database: Database } | string> {
+async function openEach(deps: ReplayCliDeps, needsMappings: boolean): Promise<{ mappings: MappingSet; database: Database } | string> {
   const steps = { mappings: 'Cannot load the mappings', database: 'Cannot open the database' } as const;
   let step: keyof typeof steps = 'mappings';
   try {
-    const mappings = await deps.mappings();
+    const mappings = needsMappings ? await deps.mappings() : NO_MAPPINGS;
     step = 'database';
     return { mappings, database: await deps.connect() };
   } catch (err) {

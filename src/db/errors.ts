@@ -34,3 +34,14 @@ export function classifyDbError(err: unknown): DbFailure {
   if (err instanceof Error && /closed|terminat|ECONNREFUSED|connect/i.test(err.message) && code === '') return 'unavailable';
   return 'other';
 }
+
+/**
+ * The error that says the database cannot be reached now, when `err` is one
+ * or was caused by one (undefined otherwise): worth a 503, which a client
+ * retries, not a 500.
+ */
+export function databaseUnavailable(err: unknown): unknown {
+  if (classifyDbError(err) === 'unavailable') return err;
+  if (err instanceof Error && err.cause !== undefined && classifyDbError(err.cause) === 'unavailable') return err.cause;
+  return undefined;
+}

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { requestContext } from './request-context';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
+import { databaseUnavailable } from '../db/errors';
 import { AppError, type ErrorBody } from '../errors';
 import type { Logger } from '../log';
 import type { MappingSet } from '../mapping/types';
@@ -55,6 +56,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (err instanceof AppError) {
       if (err.status >= 500) log.error({ err, cause: err.cause, code: err.code }, err.message);
       return c.json(err.toBody(), err.status);
+    }
+    const dbFailure = databaseUnavailable(err);
+    if (dbFailure !== undefined) {
+      log.warn({ err: dbFailure }, 'the database is unavailable');
+      const unavailable = new AppError('database_unavailable', 'the database cannot be reached right now; try again shortly');
+      return c.json(unavailable.toBody(), unavailable.status);
     }
     log.error({ err }, 'unhandled error');
     return c.json<ErrorBody>({ error: { code: 'internal', message: 'internal error; see the server log for request ' + c.get('requestId') } }, 500);

@@ -86,9 +86,16 @@ describe.each(testDbKinds())('IngestQueue on %s', (kind) => {
     await new Promise((resolve) => setImmediate(resolve)); // a and b form the batch in flight
     const waiting = [queue.submit(event('c')), queue.submit(event('d')), queue.submit(event('e'))];
     await expect(queue.submit(event('f'))).rejects.toMatchObject({ failure: 'unavailable', message: 'too many webhooks are waiting for the database' });
-    const big = { ...event('big'), rawBody: `{"a":"${'x'.repeat(2_000)}"}` };
-    const bigQueue = new IngestQueue(stuck, { maxBatch: 2, maxInFlight: 1, timeoutMs: 300, maxQueuedBytes: 1_000 }, logger);
-    await expect(bigQueue.submit(big)).rejects.toMatchObject({ failure: 'unavailable' });
+    const big = (key: string) => ({ ...event(key), rawBody: `{"a":"${'x'.repeat(2_000)}"}` });
+    const bigQueue = new IngestQueue(stuck, { maxBatch: 1, maxInFlight: 1, timeoutMs: 300, maxQueuedBytes: 1_000 }, logger);
+    const first = bigQueue.submit(event('first'));
+    await new Promise((resolve) => setImmediate(resolve)); // in flight
+    const second = bigQueue.submit(event('second')); // waiting
+    await expect(bigQueue.submit(big('too-big-now'))).rejects.toMatchObject({ failure: 'unavailable', message: 'too many webhooks are waiting for the database' });
+    await Promise.allSettled([first, second]);
+    // An empty queue takes a body bigger than the byte bound on its own.
+    const roomy = new IngestQueue(testDb.database, { maxBatch: 1, maxInFlight: 1, timeoutMs: 5_000, maxQueuedBytes: 1_000 }, logger);
+    expect(await roomy.submit(big('alone'))).toBe('stored');
 
     for (const p of [...inFlight, ...waiting]) {
       await expect(p).rejects.toMatchObject({ failure: 'unavailable', message: 'the database did not take the event within 300 ms' });

@@ -188,7 +188,12 @@ export class IngestQueue {
       return Promise.reject(new IngestError('data', messageOf(err), { cause: err }));
     }
     const bytes = row[7].length + (row[8]?.length ?? 0);
-    if (this.queue.length >= (this.options.maxQueued ?? DEFAULT_MAX_QUEUED) || this.queuedBytes + bytes > (this.options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES)) {
+    // An empty queue always takes a request: a body bigger than the byte
+    // bound alone must not be refused forever.
+    const full =
+      this.queue.length >= (this.options.maxQueued ?? DEFAULT_MAX_QUEUED) ||
+      (this.queue.length > 0 && this.queuedBytes + bytes > (this.options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES));
+    if (full) {
       return Promise.reject(new IngestError('unavailable', 'too many webhooks are waiting for the database'));
     }
     return new Promise<IngestOutcome>((resolve, reject) => {

@@ -148,9 +148,19 @@ export async function claimBatch(
       events: [] as StoredEvent[],
     }));
   const byId = new Map(batch.map((b) => [b.call.id, b.events]));
-  const rows = await db.query<EventRow & { call_id: number }>(CLAIMED_EVENTS_SQL, [`{${calls.map((c) => c.id).join(',')}}`], {
-    prepare: true,
-  });
+  const ids = `{${calls.map((c) => c.id).join(',')}}`;
+  let rows: Array<EventRow & { call_id: number }>;
+  try {
+    rows = await db.query<EventRow & { call_id: number }>(CLAIMED_EVENTS_SQL, [ids], { prepare: true });
+  } catch (err) {
+    // Give the claim back rather than leave the calls leased for a whole
+    // lease. (Not one transaction with the claim: that would hold the call
+    // rows locked, and intake waiting on them, while the events are read.)
+    await db
+      .query(`UPDATE call_syncs SET locked_by = NULL, locked_until = NULL WHERE id = ANY($1::bigint[]) AND locked_by = $2`, [ids, options.token])
+      .catch(() => {});
+    throw err;
+  }
   for (const r of rows) byId.get(r.call_id)?.push(toStoredEvent(r));
   return batch;
 }
@@ -279,12 +289,14 @@ updated AS (
     crm_followup_id = CASE WHEN c.target IS DISTINCT FROM i.target THEN i.crm_followup_id ELSE COALESCE(i.crm_followup_id, c.crm_followup_id) END,
     -- The last attempt's own fold and payload: an attempt whose mapping failed
     -- shows none rather than an older attempt's as if it were its own.
-    activity = i.activity,
-    crm_payload = i.crm_payload,
-    last_error = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error END,
-    last_error_kind = CASE WHEN i.outcome = 'synced' THEN NULL ELSE i.error_kind END,
-    last_http_status = i.http_status,
-    last_response = i.crm_response,
+    activity = CASE WHEN i.outcome = 'released' THEN c.activity ELSE i.activity END,
+    crm_payload = CASE WHEN i.outcome = 'released' THEN c.crm_payload ELSE i.crm_payload END,
+    -- A released attempt (our shutdown, a lost lease) says nothing about the
+    -- call: the last real attempt's error and CRM answer stay on show.
+    last_error = CASE WHEN i.outcome = 'synced' THEN NULL WHEN i.outcome = 'released' THEN c.last_error ELSE i.error END,
+    last_error_kind = CASE WHEN i.outcome = 'synced' THEN NULL WHEN i.outcome = 'released' THEN c.last_error_kind ELSE i.error_kind END,
+    last_http_status = CASE WHEN i.outcome = 'released' THEN c.last_http_status ELSE i.http_status END,
+    last_response = CASE WHEN i.outcome = 'released' THEN c.last_response ELSE i.crm_response END,
     locked_by = NULL,
     locked_until = NULL,
     updated_at = now()
@@ -295,7 +307,7 @@ updated AS (
 events AS (
   UPDATE webhook_events e SET
     status = CASE WHEN u.status = 'failed' THEN 'failed' WHEN i.outcome = 'synced' THEN 'synced' ELSE 'pending' END,
-    attempts = e.attempts + 1,
+    attempts = CASE WHEN i.outcome = 'released' THEN e.attempts ELSE e.attempts + 1 END,
     next_attempt_at = CASE WHEN u.status = 'pending' AND i.outcome <> 'synced' THEN u.next_attempt_at ELSE NULL END,
     last_error = CASE WHEN i.outcome = 'synced' THEN NULL ELSE u.last_error END
   FROM updated u JOIN input i ON i.id = u.id
@@ -365,5 +377,5 @@ export async function extendLeases(db: Queryable, token: string, ids: number[], 
      RETURNING id`,
     [token, `{${ids.join(',')}}`, leaseSeconds],
   );
-  return new Set(rows.map((r) => Number(r.id)));
+  return new Set(rows.map((r) => r.id));
 }

@@ -344,6 +344,8 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
 
   it('on stop, aborts a write past the deadline and releases the call: due at once, no attempt used', async () => {
     await ingest.submit(event('stop', 'call-ended'));
+    // What an earlier real attempt left.
+    await testDb.database.query(`UPDATE call_syncs SET last_error = 'Service Unavailable', last_error_kind = 'transient', last_http_status = 503 WHERE call_key = 'stop'`);
     const w = worker({ WORKER_SHUTDOWN_MS: 100 });
     const { promise: writing, resolve: started } = deferred();
     target.inject(() => {
@@ -356,10 +358,15 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     await w.stop(100);
     expect(Date.now() - stopping).toBeLessThan(2_000);
     const row = await callRow('stop');
-    expect(row).toMatchObject({ status: 'pending', locked_by: null, last_error_kind: 'transient', attempts: 0 });
-    expect(row?.last_error).toBe('write abandoned: the worker is shutting down');
+    // The call's last real error stays on show; the release is in the history.
+    expect(row).toMatchObject({ status: 'pending', locked_by: null, last_error: 'Service Unavailable', last_error_kind: 'transient', last_http_status: 503, attempts: 0 });
     expect(row?.next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now());
     expect(await attemptsOf('stop')).toEqual([{ attempt: 1, outcome: 'released', error_kind: 'transient', http_status: null }]);
+    const [released] = await testDb.database.query<{ error: string }>(
+      `SELECT a.error FROM sync_attempts a JOIN call_syncs c ON c.id = a.call_sync_id WHERE c.call_key = 'stop'`,
+    );
+    expect(released?.error).toBe('write abandoned: the worker is shutting down');
+    expect(await testDb.database.query(`SELECT attempts FROM webhook_events WHERE call_key = 'stop'`)).toEqual([{ attempts: 0 }]);
   });
 
   it('on stop, finishes a write that ends before the deadline', async () => {
@@ -378,22 +385,54 @@ describe.each(testDbKinds())('sync worker on %s', (kind) => {
     expect(target.records.get('hcc:finish')?.writes).toBe(1);
   });
 
-  it('abandons a write whose lease was lost, without re-sending it, and leaves the call to its new owner', async () => {
+  it('does not re-send a write whose lease was lost, and leaves the call to its new owner', async () => {
     await ingest.submit(event('lost', 'call-ended'));
-    const w = worker({ SYNC_LEASE_SECONDS: 1 });
+    const w = worker({ SYNC_LEASE_SECONDS: 60 });
     target.inject(async () => {
-      // Our lease expired (a stall) and another worker claimed the call.
+      // Our lease expired (a stall) and another worker claimed the call, then the write timed out.
       await testDb.database.query(`UPDATE call_syncs SET locked_by = 'other-worker#1' WHERE call_key = 'lost'`);
       throw transient('timeout');
     });
-    target.inject(() => new Promise((resolve) => setTimeout(() => resolve(undefined), 3_000)));
-    const started = Date.now();
     expect(await w.runOnce()).toBe(1);
-    // The next renewal (after a third of the lease) finds the lease gone and aborts the write.
-    expect(Date.now() - started).toBeLessThan(2_000);
-    expect(target.batches).toHaveLength(2);
+    // The quick retry confirms the lease first: no second request.
+    expect(target.batches).toHaveLength(1);
+    expect(target.records.has('hcc:lost')).toBe(false);
     expect(await callRow('lost')).toMatchObject({ status: 'pending', locked_by: 'other-worker#1', attempts: 0 });
     expect(await attemptsOf('lost')).toEqual([]);
+  });
+
+  it('abandons a write in flight when a renewal finds the lease taken', async () => {
+    await ingest.submit(event('taken', 'call-ended'));
+    const w = worker({ SYNC_LEASE_SECONDS: 1 });
+    target.inject(async () => {
+      await testDb.database.query(`UPDATE call_syncs SET locked_by = 'other-worker#1' WHERE call_key = 'taken'`);
+      return new Promise(() => {}); // never answers
+    });
+    const started = Date.now();
+    expect(await w.runOnce()).toBe(1);
+    // The first renewal (a third of the lease) finds the lease gone and aborts the write.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(target.batches).toHaveLength(1);
+    expect(await callRow('taken')).toMatchObject({ locked_by: 'other-worker#1', attempts: 0 });
+  });
+
+  it('abandons a write when renewals hang for two thirds of a lease', async () => {
+    await ingest.submit(event('hung', 'call-ended'));
+    let hang = false;
+    const hanging: typeof testDb.database = {
+      ...testDb.database,
+      query: (text, params, options) => (hang && text.includes('locked_until = now()') && !text.includes('FOR UPDATE') ? new Promise(() => {}) : testDb.database.query(text, params, options)),
+    };
+    const w = new SyncWorker({ database: hanging, mappings: { current: () => stubMappings }, target, config: workerConfig({ SYNC_LEASE_SECONDS: 1 }), logger, metrics });
+    workers.push(w);
+    target.inject(() => {
+      hang = true;
+      return new Promise(() => {}); // never answers
+    });
+    const started = Date.now();
+    expect(await w.runOnce()).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(target.batches).toHaveLength(1);
   });
 
   it('leaves a long Retry-After to the durable schedule instead of waiting it out in process', async () => {

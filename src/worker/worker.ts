@@ -139,11 +139,11 @@ export class SyncWorker {
     const controller = new AbortController();
     this.batchControllers.add(controller);
     if (this.deadlinePassed) controller.abort(new ShutdownAbort());
-    const stopHeartbeat = this.keepLeases(token, batch.map((b) => b.call.id), controller);
+    const leases = this.keepLeases(token, batch.map((b) => b.call.id), controller);
     try {
-      await this.syncBatch(token, batch, controller.signal);
+      await this.syncBatch(token, batch, controller.signal, leases.confirm);
     } finally {
-      stopHeartbeat();
+      leases.stop();
       this.batchControllers.delete(controller);
     }
     return batch.length;
@@ -156,34 +156,48 @@ export class SyncWorker {
    *
    * A lease can still be lost: the process stalled or the database was out
    * of reach for longer than the lease, and another worker may already be
-   * writing the same call. Then this write is abandoned at once (no further
-   * quick retry re-sends the older fold over the newer one): a renewal that
-   * finds a lease taken, or no renewal for two thirds of a lease, aborts it.
+   * writing the same call. Then this write is abandoned at once, so the
+   * older fold is not sent over the newer one: when a renewal finds a lease
+   * taken, when no renewal has succeeded for two thirds of a lease (checked
+   * on every tick, so a renewal that hangs counts too), and before every
+   * quick retry, which confirms the leases first (`confirm`).
    */
-  private keepLeases(token: string, ids: number[], controller: AbortController): () => void {
+  private keepLeases(token: string, ids: number[], controller: AbortController): { stop: () => void; confirm: () => Promise<void> } {
     const leaseMs = this.deps.config.SYNC_LEASE_SECONDS * 1000;
     let renewedAt = performance.now();
+    let renewing: Promise<void> | undefined;
+    const abandon = (message: string, fields: Record<string, unknown>) => {
+      if (controller.signal.aborted) return;
+      this.log.warn({ token, ...fields }, message);
+      controller.abort(new LeaseLost());
+    };
+    const renew = (): Promise<void> =>
+      (renewing ??= extendLeases(this.deps.database, token, ids, this.deps.config.SYNC_LEASE_SECONDS)
+        .then(
+          (held) => {
+            renewedAt = performance.now();
+            if (held.size < ids.length) abandon('lost the lease on calls being written; abandoning this write', { lost: ids.filter((id) => !held.has(id)) });
+          },
+          (err: unknown) => this.log.warn({ err, token }, 'could not renew leases; trying again'),
+        )
+        .finally(() => {
+          renewing = undefined;
+        }));
     const timer = setInterval(() => {
-      extendLeases(this.deps.database, token, ids, this.deps.config.SYNC_LEASE_SECONDS).then(
-        (held) => {
-          renewedAt = performance.now();
-          if (held.size < ids.length && !controller.signal.aborted) {
-            this.log.warn({ token, lost: ids.filter((id) => !held.has(id)) }, 'lost the lease on calls being written; abandoning this write');
-            controller.abort(new LeaseLost());
-          }
-        },
-        (err: unknown) => {
-          if (performance.now() - renewedAt > (leaseMs * 2) / 3 && !controller.signal.aborted) {
-            this.log.warn({ err, token }, 'could not renew leases for two thirds of a lease; abandoning this write');
-            controller.abort(new LeaseLost());
-          } else {
-            this.log.warn({ err, token }, 'could not renew leases; trying again');
-          }
-        },
-      );
+      if (performance.now() - renewedAt > (leaseMs * 2) / 3) {
+        abandon('no lease renewal for two thirds of a lease; abandoning this write', {});
+        return;
+      }
+      void renew();
     }, Math.max(500, leaseMs / 3));
     timer.unref();
-    return () => clearInterval(timer);
+    return {
+      stop: () => clearInterval(timer),
+      confirm: async () => {
+        await renew();
+        controller.signal.throwIfAborted();
+      },
+    };
   }
 
   private async slotLoop(slot: number): Promise<void> {
@@ -241,7 +255,12 @@ export class SyncWorker {
     if (!first.done) first.value(reason);
   }
 
-  private async syncBatch(token: string, batch: Array<{ call: ClaimedCall; events: StoredEvent[] }>, signal: AbortSignal): Promise<void> {
+  private async syncBatch(
+    token: string,
+    batch: Array<{ call: ClaimedCall; events: StoredEvent[] }>,
+    signal: AbortSignal,
+    confirmLeases: () => Promise<void>,
+  ): Promise<void> {
     const { target, metrics } = this.deps;
     const startedAt = this.now();
     const mappings = this.deps.mappings.current();
@@ -277,7 +296,7 @@ export class SyncWorker {
     }
 
     if (pending.length > 0) {
-      const results = await this.write(pending.map((p) => p.item), signal);
+      const results = await this.write(pending.map((p) => p.item), signal, confirmLeases);
       pending.forEach((p, index) => {
         const result = results[index] ?? { ok: false as const, error: new SyncError('transient', 'the target gave no result for this call') };
         const base = {
@@ -378,7 +397,7 @@ export class SyncWorker {
    * shouldRetry, so the wait is decided in shouldRetry and served at the start
    * of the next attempt.
    */
-  private async write(items: WriteItem[], signal: AbortSignal): Promise<WriteResult[]> {
+  private async write(items: WriteItem[], signal: AbortSignal, confirmLeases: () => Promise<void>): Promise<WriteResult[]> {
     const { target, metrics } = this.deps;
     if (signal.aborted) return items.map(() => ({ ok: false as const, error: abortError(signal) }));
     let waitUntil: number | undefined;
@@ -388,7 +407,8 @@ export class SyncWorker {
           if (attempt > 1) {
             metrics.syncRetries.inc({ target: target.name, scope: 'quick' });
             if (waitUntil !== undefined) await sleep(waitUntil - this.now().getTime(), signal);
-            signal.throwIfAborted();
+            // Still ours? A retry must not re-send a call another worker now holds.
+            await confirmLeases();
           }
           const started = performance.now();
           try {
