@@ -86,7 +86,7 @@ export class FailureLimiter {
   }
 }
 
-/** The client address a limiter keys on: the socket's (a proxy's X-Forwarded-For can be forged). */
+/** The client address a limiter keys on (see clientAddress: the socket's, or behind TRUST_PROXY_HOPS the client's). */
 export function limiterKey(ip: string | null): string {
   return ip ?? 'unknown';
 }

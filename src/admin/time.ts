@@ -24,11 +24,11 @@ const DATE_TIME_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** How far back a relative bound may reach: ten years is beyond any outbox retention. */
-export const MAX_RELATIVE_DAYS = 3650;
+const MAX_RELATIVE_DAYS = 3650;
 const MAX_RELATIVE_MS = MAX_RELATIVE_DAYS * 86_400_000;
 
-export const EARLIEST_BOUND = new Date('1970-01-01T00:00:00.000Z');
-export const LATEST_BOUND = new Date('9999-12-31T23:59:59.999Z');
+const EARLIEST_BOUND = new Date('1970-01-01T00:00:00.000Z');
+const LATEST_BOUND = new Date('9999-12-31T23:59:59.999Z');
 
 export const OUT_OF_RANGE_MESSAGE = 'is out of range: times must fall between 1970-01-01 and 9999-12-31';
 export const TOO_FAR_BACK_MESSAGE = `goes too far back: a relative time reaches at most ${MAX_RELATIVE_DAYS}d (10 years); use a date for anything older`;
@@ -64,22 +64,12 @@ function inRange(at: Date): TimeBound {
   return { ok: true, at };
 }
 
-/** The instant a bound names, or undefined when it is not an accepted bound. */
-export function parseTimeBound(value: string, now: Date): Date | undefined {
-  const bound = readTimeBound(value, now);
-  return bound.ok ? bound.at : undefined;
-}
-
 /**
- * For validation, before any clock is read: what is wrong with the text, or
- * undefined when it is an accepted bound. A relative bound is judged by its
- * length alone (at any real `now` it lands well after 1970).
+ * For validation: what is wrong with the text, or undefined when it is an
+ * accepted bound. Read against the current clock, which only matters to a
+ * relative bound's range (at any real now it lands well after 1970).
  */
 export function timeBoundProblem(value: string): string | undefined {
   const bound = readTimeBound(value, new Date());
   return bound.ok ? undefined : bound.problem;
-}
-
-export function isTimeBound(value: string): boolean {
-  return timeBoundProblem(value) === undefined;
 }
