@@ -11,8 +11,10 @@ import { FakeCrm, json, type Fault, type FakeRequest, type FakeResponse } from '
  *    batch create only;
  *  - POST /crm/v3/objects/{type}/batch/upsert|update: 200; any input failing
  *    fails the whole batch, nothing written: 400 VALIDATION_ERROR (the
- *    validation results embedded in the message, as HubSpot writes them), or
- *    404 OBJECT_NOT_FOUND listing the missing ids in context.ids; an
+ *    validation results embedded in the message, as HubSpot writes them),
+ *    409 CONFLICT quoting a unique value that exists already, or 404
+ *    OBJECT_NOT_FOUND listing the missing ids in context.ids (a create
+ *    refused whole, `rejectWholeBatch`, answers alike); an
  *    idProperty without unique values is refused with HubSpot's
  *    "Unable to perform update/upsert by non-unique ..." message;
  *  - POST /crm/v3/objects/{type}/batch/read: 200;
@@ -166,6 +168,10 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
   private readonly owners: HsOwner[] = [];
   private readonly links = new Map<string, Set<string>>();
   private readonly rules: Array<{ object: string; rule: HubSpotValidationRule }> = [];
+  /** Errors the next write of an input (by objectWriteTraceId) answers instead of applying it. */
+  private readonly inputFaults = new Map<string, Array<{ category: string; message: string }>>();
+  /** Deleted records search still returns (`object` → id → row): HubSpot's index lags deletions too. */
+  private readonly searchGhosts = new Map<string, Map<string, HsObject>>();
   private readonly region: CountryCode;
   /** Contacts' hs_searchable_calculated_* values, computed when a contact is written (as HubSpot does). */
   private readonly calculated = new Map<string, Record<string, string>>();
@@ -225,9 +231,31 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     if (options.unique === true) for (const row of this.table(object).values()) this.index(object, row);
   }
 
-  /** Deletes a contact (merged away, removed): associations to it are refused from now on. */
-  removeContact(id: string): void {
+  /**
+   * Deletes a contact (merged away, removed): associations to it are refused
+   * from now on. `stillSearchable`: search keeps returning it, as HubSpot's
+   * index may for a while after a deletion.
+   */
+  removeContact(id: string, options: { stillSearchable?: boolean } = {}): void {
+    const row = this.table('contacts').get(id);
     this.table('contacts').delete(id);
+    if (row === undefined || options.stillSearchable !== true) return;
+    const ghosts = this.searchGhosts.get('contacts') ?? new Map<string, HsObject>();
+    ghosts.set(id, row);
+    this.searchGhosts.set('contacts', ghosts);
+  }
+
+  /**
+   * The next batch write carrying the input traced `trace` fails that input
+   * with this error, nothing of it applied: `batch/create` answers 207 with
+   * it in `errors` (the other inputs applied), upsert and update refuse the
+   * whole batch. E.g. `{ category: 'INTERNAL_ERROR', message: '...' }`, a
+   * failure of one input HubSpot reports now and then.
+   */
+  failInputNext(trace: string, error: { category: string; message: string }): void {
+    const queued = this.inputFaults.get(trace) ?? [];
+    queued.push(error);
+    this.inputFaults.set(trace, queued);
   }
 
   /** Deactivates an owner (the user left): HubSpot no longer accepts its id as hubspot_owner_id. */
@@ -442,7 +470,14 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     multiStatus: boolean,
   ): FakeResponse {
     const traced = inputs.every((i) => typeof i['objectWriteTraceId'] === 'string');
-    const outcomes = inputs.map((input) => attempt(input, typeof input['objectWriteTraceId'] === 'string' ? input['objectWriteTraceId'] : undefined));
+    const outcomes = inputs.map((input) => {
+      const trace = typeof input['objectWriteTraceId'] === 'string' ? input['objectWriteTraceId'] : undefined;
+      const injected = trace === undefined ? undefined : this.inputFaults.get(trace)?.shift();
+      if (injected === undefined || trace === undefined) return attempt(input, trace);
+      if (this.inputFaults.get(trace)?.length === 0) this.inputFaults.delete(trace);
+      const error: WriteError = { status: 'error', category: injected.category, message: injected.message, context: { objectWriteTraceId: [trace] } };
+      return { error };
+    });
     const errors = outcomes.flatMap((o) => (o.error === undefined ? [] : [o.error]));
     if (errors.length > 0 && (!multiStatus || !traced || this.rejectWholeBatch)) {
       const missing = errors.filter((e) => e.category === 'OBJECT_NOT_FOUND');
@@ -452,6 +487,8 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
         return json(404, { status: 'error', message: first.message, correlationId: randomUUID(), context: { ids }, category: 'OBJECT_NOT_FOUND' });
       }
       const firstError = errors[0];
+      // A second record with a unique value is a 409 CONFLICT, as a single create answers it.
+      if (firstError?.category === 'CONFLICT') return json(409, { status: 'error', message: firstError.message, correlationId: randomUUID(), category: 'CONFLICT' });
       return this.badRequest(firstError?.message ?? 'invalid input', firstError?.errors);
     }
     for (const o of outcomes) o.apply?.();
@@ -646,7 +683,7 @@ export class FakeHubSpot extends FakeCrm<HubSpotRequestKind> {
     const offset = typeof body['after'] === 'string' ? Number(body['after']) : 0;
     const wanted = Array.isArray(body['properties']) ? body['properties'].filter((p): p is string => typeof p === 'string') : [];
     const now = Date.now();
-    const matches = [...this.table(object).values()]
+    const matches = [...this.table(object).values(), ...(this.searchGhosts.get(object)?.values() ?? [])]
       .filter((row) => {
         if ((this.indexedAt.get(`${object}:${row.id}`) ?? 0) > now) return false;
         if (groups.length === 0) return true;

@@ -108,6 +108,8 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
   private readonly sessions = new Set<string>();
   private readonly customFields = new Set<string>();
   private readonly rules: Array<{ object: string; rule: ValidationRule }> = [];
+  /** Deleted records SOSL still finds (`object` → id → row): the search index lags deletions. */
+  private readonly searchGhosts = new Map<string, Map<string, SObject>>();
   private readonly allowAnyCustomField: boolean;
   private seq = 0;
 
@@ -153,9 +155,18 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
     this.put(object, { ...row, ...fields, Id: id, LastModifiedDate: new Date().toISOString() });
   }
 
-  /** Deletes a record (a Contact merged away, a User removed): references to it are refused from now on. */
-  remove(object: string, id: string): void {
+  /**
+   * Deletes a record (a Contact merged away, a User removed): references to
+   * it are refused from now on. `stillSearchable`: SOSL keeps finding it, as
+   * Salesforce's search index, updated asynchronously, may for a while.
+   */
+  remove(object: string, id: string, options: { stillSearchable?: boolean } = {}): void {
+    const row = this.table(object).get(id);
     this.table(object).delete(id);
+    if (row === undefined || options.stillSearchable !== true) return;
+    const ghosts = this.searchGhosts.get(object) ?? new Map<string, SObject>();
+    ghosts.set(id, row);
+    this.searchGhosts.set(object, ghosts);
   }
 
   addCustomField(field: string): void {
@@ -458,7 +469,9 @@ export class FakeSalesforce extends FakeCrm<SalesforceRequestKind> {
       const [fieldList = '', where] = inner.split(/\s+WHERE\s+/i);
       const fields = fieldList.split(',').map((f) => f.trim()).filter((f) => f !== '');
       const notConverted = where !== undefined && /IsConverted\s*=\s*false/i.test(where);
-      for (const row of this.table(object).values()) {
+      const ghosts = this.searchGhosts.get(object);
+      const rows = ghosts === undefined ? this.table(object).values() : [...this.table(object).values(), ...ghosts.values()];
+      for (const row of rows) {
         if (notConverted && row['IsConverted'] === true) continue;
         const phones = (PHONE_FIELDS[object] ?? []).map((f) => row[f]).filter((v): v is string => typeof v === 'string');
         if (!phones.some(matcher)) continue;
