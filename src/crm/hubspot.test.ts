@@ -153,8 +153,9 @@ describe('HubSpotTarget writes (unique id property)', () => {
     });
     for (const i of [0, 1, 3]) ok(results[i]);
     expect(fake.records('calls')).toHaveLength(3);
-    // The refusal named the property: the others were upserted at once, nothing bisected.
-    expect(fake.counters()).toEqual({ property: 1, create: 1, upsert: 1 });
+    // The refusal named the property: the others were created again at once
+    // (new calls, their create-only properties kept), nothing bisected.
+    expect(fake.counters()).toEqual({ property: 1, create: 2 });
   });
 
   it('writes the follow-up task with its own id and the same contact', async () => {
@@ -188,6 +189,74 @@ describe('HubSpotTarget writes (unique id property)', () => {
     fake.failNext(1, { type: 'auth' });
     expect(await rejection(target().write([item(1, [call('a:1')])]))).toMatchObject({ kind: 'auth', httpStatus: 401, crmCode: 'INVALID_AUTHENTICATION' });
     expect(fake.records('calls')).toHaveLength(0);
+  });
+});
+
+describe('HubSpotTarget create-only properties (unique id property)', () => {
+  /** A call whose title is set when it is created and left alone afterwards (reps rename calls). */
+  const titled = (externalId: string, title = 'Inbound call', fields: CrmRecord['fields'] = {}): CrmRecord => ({
+    ...call(externalId, { hs_call_title: title, ...fields }),
+    createOnly: ['hs_call_title'],
+  });
+  const titleOf = (externalId: string) => fake.find('calls', 'call_sync_id', externalId).map((c) => c.properties['hs_call_title'] ?? null);
+
+  it('creates new calls with their create-only properties when HubSpot refuses a create without naming anyone', async () => {
+    const hs = target();
+    fake.failNext(
+      1,
+      { type: 'answer', status: 400, body: { status: 'error', message: 'Invalid input JSON on line 1, column 212', correlationId: 'c0ffee', category: 'VALIDATION_ERROR' } },
+      'create',
+    );
+    const results = await hs.write([item(1, [titled('co:1')]), item(2, [titled('co:2')])]);
+    results.forEach((r) => expect(ok(r).created).toBe(true));
+    expect(titleOf('co:1')).toEqual(['Inbound call']);
+    expect(titleOf('co:2')).toEqual(['Inbound call']);
+    expect(fake.requests('upsert')).toBe(0);
+  });
+
+  it('leaves a call whose create failed transiently in a 207 to be created again, create-only properties included', async () => {
+    const hs = target();
+    fake.failInputNext('co:3', { category: 'INTERNAL_ERROR', message: 'An internal error occurred while writing this input' });
+    const [flaky, fine] = await hs.write([item(3, [titled('co:3')]), item(4, [titled('co:4')])]);
+    expect(failed(flaky).error).toMatchObject({ kind: 'transient', retryable: true, httpStatus: 207, crmCode: 'INTERNAL_ERROR' });
+    expect(titleOf('co:3')).toEqual([]); // nothing of it written behind the worker's back
+    expect(titleOf('co:4')).toEqual(['Inbound call']);
+
+    // The worker's retry: the call is still new to it.
+    expect(ok((await hs.write([item(3, [titled('co:3')])]))[0]).created).toBe(true);
+    expect(titleOf('co:3')).toEqual(['Inbound call']);
+  });
+
+  it('upserts without its create-only properties a call HubSpot says exists (a timed-out create it applied)', async () => {
+    const hs = target({ CRM_TIMEOUT_MS: '150' });
+    fake.failNext(1, { type: 'late', delayMs: 300 }, 'create');
+    await rejection(hs.write([item(5, [titled('co:5', 'Inbound call')])]));
+    expect(titleOf('co:5')).toEqual(['Inbound call']);
+
+    // Retried with a title the mapping now builds otherwise: the call exists, its title stays.
+    const retried = ok((await hs.write([item(5, [titled('co:5', 'Retitled', { hs_call_body: 'v2' })])]))[0]);
+    expect(retried.created).toBe(false);
+    expect(fake.find('calls', 'call_sync_id', 'co:5')).toEqual([
+      expect.objectContaining({ properties: expect.objectContaining({ hs_call_title: 'Inbound call', hs_call_body: 'v2' }) }),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+
+  it('tells the existing call from the new one when HubSpot refuses their create as a whole (409 CONFLICT)', async () => {
+    const hs = target();
+    const existing = ok((await hs.write([item(6, [titled('co:6', 'First title')])]))[0]);
+    fake.rejectWholeBatch = true;
+    fake.resetCounters();
+    // The worker lost the id of co:6 (a write it timed out on): both look new.
+    const results = await hs.write([item(6, [titled('co:6', 'Second title', { hs_call_body: 'v2' })]), item(7, [titled('co:7')])]);
+    expect(ok(results[0])).toMatchObject({ created: false, ids: existing.ids });
+    expect(ok(results[1]).created).toBe(true);
+    expect(fake.find('calls', 'call_sync_id', 'co:6')).toEqual([
+      expect.objectContaining({ properties: expect.objectContaining({ hs_call_title: 'First title', hs_call_body: 'v2' }) }),
+    ]);
+    expect(titleOf('co:7')).toEqual(['Inbound call']);
+    // HubSpot quoted the existing call's key: no bisection.
+    expect(fake.counters()).toEqual({ create: 2, upsert: 1 });
   });
 });
 
@@ -322,14 +391,15 @@ describe('HubSpotTarget without a unique property (search before create)', () =>
 });
 
 describe('HubSpotTarget id property checks', () => {
-  it('fails calls with a clear configuration error when the property is missing, writes nothing, and picks it up once created', async () => {
+  it('fails calls with a clear setup error (mapping: fix, then replay) when the property is missing, writes nothing, and picks it up once created', async () => {
     const portal = new FakeHubSpot({ customProperties: { calls: [] }, uniqueProperties: {} });
     server.use(...portal.handlers());
     const clock = new ManualClock();
     const hs = target({}, clock);
     const results = await hs.write([item(1, [call('p:1')]), item(2, [call('p:2')])]);
     for (const result of results) {
-      expect(failed(result).error).toMatchObject({ kind: 'permanent', retryable: false, httpStatus: 404, crmCode: 'ID_PROPERTY_MISSING' });
+      // The same kind as Salesforce's missing External ID field.
+      expect(failed(result).error).toMatchObject({ kind: 'mapping', retryable: false, httpStatus: 404, crmCode: 'ID_PROPERTY_MISSING' });
     }
     const message = failed(results[0]).error.message;
     expect(message).toContain('HubSpot calls have no property "call_sync_id" (HUBSPOT_ID_PROPERTY)');
@@ -343,18 +413,30 @@ describe('HubSpotTarget id property checks', () => {
     expect(portal.find('calls', 'call_sync_id', 'p:1')).toHaveLength(1);
   });
 
-  it('switches to search mode when the property stops being unique', async () => {
+  it('has the worker retry soon, in search mode, the calls HubSpot refuses to upsert once the property stops being unique', async () => {
     const clock = new ManualClock();
     const hs = target({}, clock);
-    const created = ok((await hs.write([item(1, [call('c:1')])]))[0]);
+    const created = (await hs.write([item(1, [call('c:1')]), item(2, [call('c:2')])])).map((r) => ok(r));
     fake.defineProperty('calls', 'call_sync_id', { unique: false });
-    const [refused] = await hs.write([item(1, [call('c:1', { hs_call_body: 'v2' })], created.ids)]);
-    expect(failed(refused).error).toMatchObject({ kind: 'mapping', httpStatus: 400 });
-    expect(failed(refused).error.message).toMatch(/^VALIDATION_ERROR: Unable to perform update\/upsert by non-unique 0-48 property call_sync_id/);
-    const updated = ok((await hs.write([item(1, [call('c:1', { hs_call_body: 'v2' })], created.ids)]))[0]);
-    expect((updated.sent as unknown as SentPayload).records[0]?.operation).toBe('update');
+    const batch = (body: string) => created.map((c, i) => item(i + 1, [call(`c:${i + 1}`, { hs_call_body: body })], c.ids));
+
+    const refused = await hs.write(batch('v2'));
+    // What the worker goes by: retryable, due in a few seconds. A mapping
+    // error would fail every call of the batch for good instead.
+    for (const result of refused) {
+      const { error } = failed(result);
+      expect(error).toMatchObject({ kind: 'transient', retryable: true, httpStatus: 400, retryAt: new Date(clock.now() + 3_000) });
+      expect(error.message).toMatch(/^VALIDATION_ERROR: Unable to perform update\/upsert by non-unique 0-48 property call_sync_id/);
+    }
+    expect(fake.records('calls').map((c) => c.properties['hs_call_body'])).toEqual([undefined, undefined]);
+
+    clock.advance(3_000);
+    const updated = (await hs.write(batch('v2'))).map((r) => ok(r));
+    expect(updated.map((u) => (u.sent as unknown as SentPayload).records[0]?.operation)).toEqual(['update', 'update']);
     expect(fake.requests('property')).toBe(2);
-    expect(fake.find('calls', 'call_sync_id', 'c:1')).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'v2' }) })]);
+    for (const id of ['c:1', 'c:2']) {
+      expect(fake.find('calls', 'call_sync_id', id)).toEqual([expect.objectContaining({ properties: expect.objectContaining({ hs_call_body: 'v2' }) })]);
+    }
   });
 });
 
@@ -653,5 +735,28 @@ describe('HubSpotTarget stale lookups', () => {
     expect(fake.requests('search')).toBe(1); // both looked up afresh, in one search
     expect((retried[0]?.sent as unknown as SentPayload).records[0]?.unresolved).toEqual(['contact']);
     expect(fake.find('calls', 'call_sync_id', 'as:2')).toHaveLength(1);
+  });
+
+  it('fails the call for good, with HubSpot\'s message, when HubSpot refuses a contact looked up afresh in the same write', async () => {
+    const clock = new ManualClock();
+    const hs = target({}, clock);
+    const ghost = fake.addContact({ phone: '555 340 1000' });
+    ok((await hs.write([item(1, [call('gh:1', {}, contactBy('+15553401000'))])]))[0]);
+    // Deleted, but HubSpot's search keeps returning it.
+    fake.removeContact(ghost, { stillSearchable: true });
+
+    // The cached id may just be stale: retried soon, looked up afresh.
+    const [cached] = await hs.write([item(2, [call('gh:2', {}, contactBy('+15553401000'))])]);
+    expect(failed(cached).error).toMatchObject({ kind: 'transient', retryAt: new Date(clock.now() + 5_000) });
+
+    // The fresh lookup answers the same id, which HubSpot refuses again: no point retrying.
+    clock.advance(5_000);
+    fake.resetCounters();
+    const [fresh] = await hs.write([item(2, [call('gh:2', {}, contactBy('+15553401000'))])]);
+    expect(fake.requests('search')).toBe(1);
+    const { error } = failed(fresh);
+    expect(error).toMatchObject({ kind: 'permanent', retryable: false, httpStatus: 207, crmCode: 'VALIDATION_ERROR', retryAt: undefined });
+    expect(error.message).toBe(`VALIDATION_ERROR: Invalid association: no contacts with id ${ghost} (type 194)`);
+    expect(fake.find('calls', 'call_sync_id', 'gh:2')).toEqual([]);
   });
 });

@@ -20,7 +20,7 @@ import {
   type HubSpotAssociation,
 } from './hubspot-payload';
 import { isolationBudget, sendIsolating, type BatchAttempt } from './isolate';
-import { BatchLoader, tolerateRefusedLookup } from './loader';
+import { BatchLoader, lookupTtlMs, tolerateRefusedLookup, unlessStaleLookup, type Loaded, type RefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { isE164, nationalSignificantNumber, regionOf, toE164 } from './phone';
 import { toJson, type SentRecord } from './sent';
@@ -53,8 +53,9 @@ import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './t
  *    seconds later, so a create whose outcome is unknown (a timeout, a 5xx)
  *    holds the call back until SEARCH_LAG_MS has passed, and this process
  *    remembers the ids it created;
- *  - it does not exist: those calls fail with a permanent error saying how
- *    to create it, and nothing of them is written.
+ *  - it does not exist: those calls fail with a mapping error (fix the
+ *    setup, then replay) saying how to create it, and nothing of them is
+ *    written.
  */
 
 const SEARCH_PAGE = 200;
@@ -64,7 +65,6 @@ const SEARCH_BODY_MAX = 2_900;
 /** HubSpot's daily limit resets at midnight in the portal's time zone, which the API does not tell us: probe hourly. */
 const QUOTA_PROBE_MIN_MS = 5 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
-const NEGATIVE_TTL_CAP_MS = 60_000;
 const ASSOCIATION_TTL_MS = 24 * HOUR_MS;
 /**
  * How long HubSpot's search may take to see a record just created. HubSpot
@@ -78,8 +78,12 @@ const CREATED_IDS_TTL_MS = 10 * 60_000;
 /** The id property's definition is read once an hour, a missing one again after a minute (someone may be creating it). */
 const IDENTITY_TTL_MS = HOUR_MS;
 const IDENTITY_MISSING_TTL_MS = 60_000;
-/** A looked-up owner or contact HubSpot refused is looked up again on a retry this soon. */
-const STALE_LOOKUP_RETRY_MS = 5_000;
+/**
+ * batch/upsert refused because the id property no longer has unique values:
+ * the calls are retried this soon, when the property's definition is read
+ * again and they are written by searching it.
+ */
+const IDENTITY_CHANGED_RETRY_MS = 3_000;
 
 /** Error categories worth retrying when HubSpot reports them for one input. */
 const TRANSIENT_CATEGORIES = new Set(['CONFLICT', 'RATE_LIMITS', 'RATE_LIMIT', 'LOCKED', 'INTERNAL_ERROR']);
@@ -95,9 +99,16 @@ interface IdHit {
   candidates: number;
 }
 
+/** A value one of our lookups found, and whether the cache served it (rather than HubSpot, during this write). */
+interface FoundLookup {
+  name: string;
+  request: LookupRequest;
+  cached: boolean;
+}
+
 /** An association, and the lookup that found its id (none when the mapping gave the id). */
 interface Association extends HubSpotAssociation {
-  lookup?: { name: string; request: LookupRequest };
+  lookup?: FoundLookup;
 }
 
 /** How a record's `<source>:<callKey>` is kept in the portal (see the file comment). */
@@ -116,7 +127,7 @@ interface Prepared {
   /** Property values the lookups resolved (hubspot_owner_id...), by property. */
   resolved: Record<string, string>;
   /** Looked-up property values, by property: where each came from. */
-  resolvedBy: Record<string, LookupRequest>;
+  resolvedBy: Record<string, FoundLookup>;
   properties: Record<string, string>;
   associations: Association[];
   unresolved: string[];
@@ -209,7 +220,7 @@ export class HubSpotTarget implements CrmTarget {
     this.contacts = new BatchLoader<IdHit>({
       crm: 'HubSpot',
       cache: new TtlCache<IdHit>(this.clock),
-      ttlMs: (hit) => this.lookupTtl(hit),
+      ttlMs: (hit) => lookupTtlMs(hit.id !== null, this.ttlMs),
       maxKeysPerFetch: 500,
       ready: (deadline) => this.searchPacer.ready(deadline),
       fetch: (keys, deadline) => this.searchContactsByPhone(keys, deadline),
@@ -218,7 +229,7 @@ export class HubSpotTarget implements CrmTarget {
     this.owners = new BatchLoader<IdHit>({
       crm: 'HubSpot',
       cache: new TtlCache<IdHit>(this.clock),
-      ttlMs: (hit) => this.lookupTtl(hit),
+      ttlMs: (hit) => lookupTtlMs(hit.id !== null, this.ttlMs),
       maxKeysPerFetch: 500,
       ready: (deadline) => this.pacer.ready(deadline),
       fetch: (keys, deadline) => this.fetchOwners(keys, deadline),
@@ -369,13 +380,7 @@ export class HubSpotTarget implements CrmTarget {
     if (!error.retryable) return error;
     const lagEnds = this.clock.now() + SEARCH_LAG_MS;
     if (error.retryAt !== undefined && error.retryAt.getTime() >= lagEnds) return error;
-    return new SyncError(error.kind, `${error.message} (not retried before HubSpot's search can see a call created meanwhile)`, {
-      retryAt: new Date(lagEnds),
-      httpStatus: error.httpStatus,
-      crmCode: error.crmCode,
-      crmResponse: error.crmResponse,
-      cause: error,
-    });
+    return error.recast(error.kind, `${error.message} (not retried before HubSpot's search can see a call created meanwhile)`, new Date(lagEnds));
   }
 
   // ------------------------------------------------------- identity modes
@@ -425,7 +430,7 @@ export class HubSpotTarget implements CrmTarget {
         return {
           kind: 'missing',
           error: new SyncError(
-            'permanent',
+            'mapping',
             `HubSpot ${object} have no property "${property}" (HUBSPOT_ID_PROPERTY), which keeps each call's key. ` +
               `Create it as a single-line text property with "Require unique values for this property" ticked ` +
               `(Settings → Properties → ${object}, or POST /crm/v3/properties/${object} with "hasUniqueValue": true; see the README, "The unique call_sync_id property"), ` +
@@ -437,7 +442,7 @@ export class HubSpotTarget implements CrmTarget {
       const refusal = this.hubspotError(response.body, response.status);
       return {
         kind: 'missing',
-        error: new SyncError('permanent', `HubSpot refused to describe the ${object} property "${property}" (HUBSPOT_ID_PROPERTY): ${refusal.message}`, {
+        error: new SyncError('mapping', `HubSpot refused to describe the ${object} property "${property}" (HUBSPOT_ID_PROPERTY): ${refusal.message}`, {
           httpStatus: response.status,
           crmCode: refusal.crmCode,
           crmResponse,
@@ -470,11 +475,16 @@ export class HubSpotTarget implements CrmTarget {
   /**
    * With a unique id property. Calls the worker has no id for yet (almost
    * always new) are created, their associations inline, which saves the
-   * separate association request; the unique property makes a second create
-   * of the same call impossible, so a create HubSpot refuses for any reason
-   * but a bad property value (the call exists after a timed-out attempt, two
-   * workers raced, a refusal that names nobody) is upserted instead. Calls
-   * with a known id are upserted by the id property.
+   * separate association request. The unique property makes a second create
+   * of the same call impossible: a create HubSpot refuses because the call's
+   * key exists (an earlier attempt it applied though the answer timed out,
+   * two workers raced) is upserted by the property, without its create-only
+   * properties. Every other refusal stands for this write: it is no sign
+   * that the call exists, and an upsert would create a new call without its
+   * create-only properties, which later writes never send. So a refusal
+   * that names nobody is bisected like any batch, and a call whose create
+   * failed transiently (in a 207, or one not isolated) is created again when
+   * the worker retries it. Calls with a known id are upserted.
    */
   private async upsertAll(prepared: Prepared[], context: WriteContext): Promise<Map<Prepared, Outcome>> {
     if (prepared.length === 0) return new Map();
@@ -484,7 +494,7 @@ export class HubSpotTarget implements CrmTarget {
     );
     const upserts = prepared.filter((p) => {
       const outcome = outcomes.get(p);
-      return outcome === undefined || (!outcome.ok && !this.refusedForItsContent(p, outcome.error));
+      return outcome === undefined || (!outcome.ok && this.existsAlready(p, outcome.error));
     });
     for (const p of upserts) {
       outcomes.delete(p);
@@ -497,16 +507,20 @@ export class HubSpotTarget implements CrmTarget {
   }
 
   /**
-   * Whether HubSpot refused a create for what the record carries (a property
-   * it does not have, a bad value, an association it refused) rather than
-   * for its identity: an upsert would be refused alike.
+   * Whether HubSpot refused this call's create because a record with its key
+   * exists: "already exists" (409 CONFLICT, as for a contact's email;
+   * OBJECT_ALREADY_EXISTS), or a CONFLICT about the id property or this
+   * call's key. Not a conflict over another property, and not a refusal this
+   * call shared with others that named nobody (NOT_ISOLATED).
    */
-  private refusedForItsContent(p: Prepared, error: SyncError): boolean {
-    if (error.crmCode === 'NOT_ISOLATED' || error.kind === 'transient') return false;
+  private existsAlready(p: Prepared, error: SyncError): boolean {
+    if (error.crmCode === 'NOT_ISOLATED') return false;
     const identity = p.mode.property;
     const details = errorDetails(error.crmResponse);
-    if (details.some((d) => d.propertyName !== undefined && d.propertyName !== identity)) return true;
-    return /associat/i.test(error.message) && !(identity !== undefined && error.message.includes(identity));
+    if (details.some((d) => d.propertyName !== undefined && d.propertyName !== identity)) return false;
+    const texts = [error.message, ...details.map((d) => d.message ?? '')];
+    if (error.crmCode === 'OBJECT_ALREADY_EXISTS' || texts.some((t) => /already exists/i.test(t))) return true;
+    return error.crmCode === 'CONFLICT' && texts.some((t) => (identity !== undefined && mentions(t, identity)) || quotesKey(t, p.record.externalId));
   }
 
   /**
@@ -567,8 +581,7 @@ export class HubSpotTarget implements CrmTarget {
         const answers = await sendIsolating<Prepared, Outcome>(chunk, {
           send: (records) => (searchMode ? this.searchModeCreate(records, context) : this.batchRequest('create', records, context.deadline)),
           failed: (_, error) => ({ ok: false, error, result: error.crmResponse ?? null }),
-          // With a unique property, what a rejection does not pin on a record is upserted next: no bisecting here.
-          maxExtraRequests: searchMode ? isolationBudget(chunk.length) : 0,
+          maxExtraRequests: isolationBudget(chunk.length),
         });
         chunk.forEach((p, i) => {
           const outcome = answers[i];
@@ -668,24 +681,32 @@ export class HubSpotTarget implements CrmTarget {
    * not valid: [...]") and, for a bad value, quotes it; missing ids are
    * listed in context.ids. A property HubSpot does not have concerns the
    * inputs that carry it, a bad value those that hold it; an id property
-   * that is not unique (any more) concerns every input. Anything else names
-   * nobody and is isolated by bisection.
+   * that is not unique (any more) concerns every input; a key that exists
+   * already (409 CONFLICT on a create) the inputs whose key it quotes.
+   * Anything else names nobody and is isolated by bisection.
    */
   private rejection(response: HsResponse, chunk: Prepared[]): { error: SyncError; culprits: ReadonlySet<Prepared> | undefined } {
     const { body, status } = response;
     const error = this.hubspotError(body, status);
     const message = stringField(body, 'message') ?? '';
     if (/non-unique|not a unique identifier property/i.test(message)) {
-      // The portal changed under us: read the property again next time.
+      // The portal changed under us: the property is read again on the
+      // retry, which then searches it instead (transient: a mapping error
+      // would never be retried, and every call of the batch would fail).
       for (const object of new Set(chunk.map((p) => p.record.object))) this.identities.delete(object);
       return {
-        error: new SyncError('mapping', `${error.message} (HUBSPOT_ID_PROPERTY must require unique values for batch/upsert; the property is read again on the next attempt)`, {
-          httpStatus: status,
-          crmCode: error.crmCode,
-          crmResponse: error.crmResponse,
-        }),
+        error: error.recast(
+          'transient',
+          `${error.message} (HUBSPOT_ID_PROPERTY no longer requires unique values; the property is read again and the call written by searching it on the next attempt)`,
+          new Date(this.clock.now() + IDENTITY_CHANGED_RETRY_MS),
+        ),
         culprits: new Set(chunk),
       };
+    }
+    if (/already exists/i.test(message) || error.crmCode === 'CONFLICT') {
+      // A second create of a key: it concerns the inputs whose key HubSpot quotes.
+      const culprits = chunk.filter((p) => quotesKey(message, p.record.externalId));
+      if (culprits.length > 0) return { error, culprits: new Set(culprits) };
     }
     const context = isRecord(body) ? body['context'] : undefined;
     const missingIds = isRecord(context) && Array.isArray(context['ids']) ? context['ids'].map(String) : [];
@@ -797,11 +818,7 @@ export class HubSpotTarget implements CrmTarget {
                 outcomes.set(c.p, {
                   ok: false,
                   result: outcome.result,
-                  error: new SyncError(failure.kind, `written as ${from} ${c.fromId} but not associated with ${to} ${c.association.toId}: ${failure.message}`, {
-                    httpStatus: failure.httpStatus,
-                    crmCode: failure.crmCode,
-                    crmResponse: failure.crmResponse,
-                  }),
+                  error: failure.recast(failure.kind, `written as ${from} ${c.fromId} but not associated with ${to} ${c.association.toId}: ${failure.message}`),
                 });
               }
             }
@@ -815,37 +832,29 @@ export class HubSpotTarget implements CrmTarget {
   /**
    * HubSpot refused an id one of our lookups produced: an owner deactivated
    * (INVALID_OWNER_ID), a contact merged or deleted (the association was
-   * refused), within the cache's TTL. The entry is dropped and the call
-   * retried soon, when the lookup runs afresh, rather than failed for good.
-   * An id the mapping gave (`by: id`) is not ours to doubt.
+   * refused). A value the cache served is retried soon with a fresh lookup,
+   * one looked up in this write fails for good (see unlessStaleLookup). An
+   * id the mapping gave (`by: id`) is not ours to doubt.
    */
   private unlessStaleLookup(p: Prepared, outcome: Extract<Outcome, { ok: false }>): Outcome {
     const { error } = outcome;
     if (error.kind === 'transient') return outcome;
     const details = errorDetails(error.crmResponse);
-    const stale: Array<{ name: string; request: LookupRequest }> = [];
-    for (const [name, request] of Object.entries(p.resolvedBy)) {
+    const refused: FoundLookup[] = [];
+    for (const [name, found] of Object.entries(p.resolvedBy)) {
       const value = p.resolved[name];
       if (value === undefined) continue;
       const named = details.some(
         (d) => d.propertyName === name && (d.code === 'INVALID_OWNER_ID' || quotesValue(d.message ?? '', value)),
       );
-      if (named) stale.push({ name, request });
+      if (named) refused.push(found);
     }
     if (/associat|exists/i.test(error.message)) {
-      for (const a of p.associations) if (a.lookup !== undefined && mentions(error.message, a.toId)) stale.push(a.lookup);
+      for (const a of p.associations) if (a.lookup !== undefined && mentions(error.message, a.toId)) refused.push(a.lookup);
     }
-    if (stale.length === 0) return outcome;
-    for (const lookup of stale) this.forgetLookup(lookup.name, lookup.request);
-    return {
-      ...outcome,
-      error: new SyncError('transient', `${error.message}; ${stale.map((s) => s.name).join(', ')} came from a cached lookup that is no longer valid, looked up again on the next attempt`, {
-        retryAt: new Date(this.clock.now() + STALE_LOOKUP_RETRY_MS),
-        httpStatus: error.httpStatus,
-        crmCode: error.crmCode,
-        crmResponse: error.crmResponse,
-      }),
-    };
+    if (refused.length === 0) return outcome;
+    const lookups: RefusedLookup[] = refused.map((found) => ({ name: found.name, cached: found.cached, forget: () => this.forgetLookup(found.name, found.request) }));
+    return { ...outcome, error: unlessStaleLookup(error, lookups, this.clock.now()) };
   }
 
   private forgetLookup(name: string, request: LookupRequest): void {
@@ -856,17 +865,13 @@ export class HubSpotTarget implements CrmTarget {
     else if (request.by === 'field') this.fieldLoader(`${request.object}.${request.field}`).forget(request.value.toLowerCase());
   }
 
-  private lookupTtl(hit: IdHit): number {
-    return hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs;
-  }
-
   // --------------------------------------------------------------- lookups
 
   private async resolveLookups(
     records: CrmRecord[],
     deadline: Deadline,
   ): Promise<
-    Map<CrmRecord, { properties: Record<string, string>; resolvedBy: Record<string, LookupRequest>; associations: Association[]; unresolved: string[] }>
+    Map<CrmRecord, { properties: Record<string, string>; resolvedBy: Record<string, FoundLookup>; associations: Association[]; unresolved: string[] }>
   > {
     const phones = new Set<string>();
     const emails = new Set<string>();
@@ -895,29 +900,41 @@ export class HubSpotTarget implements CrmTarget {
       ).then((entries) => new Map(entries)),
     ]);
 
+    /** The loader's answer a lookup reads, and its key there (none for an id the mapping gave, or a phone lookup for another object). */
+    const sourceOf = (toObject: string | undefined, lookup: LookupRequest): { hits: Loaded<IdHit> | undefined; key: string } | undefined => {
+      switch (lookup.by) {
+        case 'id':
+          return undefined;
+        case 'phone':
+          return toObject === undefined || toObject === 'contacts' ? { hits: phoneHits, key: lookup.value } : undefined;
+        case 'email':
+          return toObject === undefined
+            ? { hits: ownerHits, key: lookup.value.trim().toLowerCase() }
+            : { hits: fieldHits.get(fieldKey(toObject, 'email')), key: lookup.value.toLowerCase() };
+        case 'field':
+          return { hits: fieldHits.get(fieldKey(lookup.object, lookup.field)), key: lookup.value.toLowerCase() };
+      }
+    };
+
     const out = new Map<
       CrmRecord,
-      { properties: Record<string, string>; resolvedBy: Record<string, LookupRequest>; associations: Association[]; unresolved: string[] }
+      { properties: Record<string, string>; resolvedBy: Record<string, FoundLookup>; associations: Association[]; unresolved: string[] }
     >();
     for (const record of records) {
       const properties: Record<string, string> = {};
-      const resolvedBy: Record<string, LookupRequest> = {};
+      const resolvedBy: Record<string, FoundLookup> = {};
       const associations: Association[] = [];
       const unresolved: string[] = [];
       for (const [name, lookup] of Object.entries(record.lookups)) {
         const toObject = ASSOCIATION_KEYS[name];
-        let id: string | null | undefined;
-        if (lookup.by === 'id') id = lookup.value;
-        else if (lookup.by === 'phone') id = toObject === undefined || toObject === 'contacts' ? phoneHits.get(lookup.value)?.id : undefined;
-        else if (lookup.by === 'email') {
-          id = toObject === undefined ? ownerHits.get(lookup.value.trim().toLowerCase())?.id : fieldHits.get(fieldKey(toObject, 'email'))?.get(lookup.value.toLowerCase())?.id;
-        } else id = fieldHits.get(fieldKey(lookup.object, lookup.field))?.get(lookup.value.toLowerCase())?.id;
-        const found = lookup.by === 'id' ? undefined : { name, request: lookup };
+        const source = sourceOf(toObject, lookup);
+        const id = lookup.by === 'id' ? lookup.value : source?.hits?.values.get(source.key)?.id;
+        const found = lookup.by === 'id' ? undefined : { name, request: lookup, cached: source?.hits?.cached.has(source.key) ?? false };
         if (typeof id !== 'string' || id === '') unresolved.push(name);
         else if (toObject !== undefined) associations.push({ toObject, toId: id, ...(found === undefined ? {} : { lookup: found }) });
         else {
           properties[name] = id;
-          if (lookup.by !== 'id') resolvedBy[name] = lookup;
+          if (found !== undefined) resolvedBy[name] = found;
         }
       }
       out.set(record, { properties, resolvedBy, associations, unresolved });
@@ -932,7 +949,7 @@ export class HubSpotTarget implements CrmTarget {
       loader = new BatchLoader<IdHit>({
         crm: 'HubSpot',
         cache: new TtlCache<IdHit>(this.clock),
-        ttlMs: (hit) => this.lookupTtl(hit),
+        ttlMs: (hit) => lookupTtlMs(hit.id !== null, this.ttlMs),
         maxKeysPerFetch: 500,
         ready: (deadline) => this.searchPacer.ready(deadline),
         fetch: (keys, deadline) => this.searchIds(object, field, keys, deadline, true),
@@ -1255,8 +1272,20 @@ function quotesValue(message: string, value: string): boolean {
 /** Whether `text` holds `value` as a whole word (id 1001 is not in 11001). */
 function mentions(text: string, value: string): boolean {
   if (value === '') return false;
-  const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[^\\w])${escaped}([^\\w]|$)`).test(text);
+  return new RegExp(`(^|[^\\w])${escapeRegExp(value)}([^\\w]|$)`).test(text);
+}
+
+/**
+ * Whether `text` quotes this call key as a whole value ("call_sync_id=hcc:9
+ * already exists" quotes hcc:9, not hcc:9:callback nor hcc:90).
+ */
+function quotesKey(text: string, key: string): boolean {
+  if (key === '') return false;
+  return new RegExp(`(^|[\\s="'\\[(])${escapeRegExp(key)}(?=$|[\\s"'\\]),;]|\\.(?:\\s|$))`).test(text);
+}
+
+function escapeRegExp(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** An object id as HubSpot writes it: a string, in some answers a number. */

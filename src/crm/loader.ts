@@ -24,6 +24,16 @@ export interface BatchLoaderOptions<V> {
   timeoutMs: number;
 }
 
+/** What loadMany answers: a value for each key, and which of them the cache served. */
+export interface Loaded<V> {
+  values: Map<string, V>;
+  /**
+   * Keys answered from the cache rather than fetched during this load (by it,
+   * or by another load it joined): their value may have gone stale since.
+   */
+  cached: ReadonlySet<string>;
+}
+
 interface Pending<V> {
   key: string;
   resolve: (value: V) => void;
@@ -37,13 +47,15 @@ export class BatchLoader<V> {
 
   constructor(private readonly options: BatchLoaderOptions<V>) {}
 
-  async loadMany(keys: Iterable<string>, deadline: Deadline): Promise<Map<string, V>> {
+  async loadMany(keys: Iterable<string>, deadline: Deadline): Promise<Loaded<V>> {
     const result = new Map<string, V>();
+    const fromCache = new Set<string>();
     const waits: Array<Promise<void>> = [];
     for (const key of new Set(keys)) {
       const cached = this.options.cache.get(key);
       if (cached !== undefined) {
         result.set(key, cached);
+        fromCache.add(key);
         continue;
       }
       const promise = this.inflight.get(key) ?? this.enqueue(key);
@@ -54,7 +66,7 @@ export class BatchLoader<V> {
       );
     }
     if (waits.length > 0) await deadline.race(Promise.all(waits));
-    return result;
+    return { values: result, cached: fromCache };
   }
 
   /** Drops a cached value the CRM has since refused, so the next load asks again. */
@@ -136,18 +148,59 @@ export class BatchLoader<V> {
  * worker tries again.
  */
 export async function tolerateRefusedLookup<V>(
-  promise: Promise<Map<string, V>>,
+  promise: Promise<Loaded<V>>,
   logger: Logger,
   crm: string,
   what: string,
-): Promise<Map<string, V>> {
+): Promise<Loaded<V>> {
   try {
     return await promise;
   } catch (err) {
     if (err instanceof SyncError && !err.retryable) {
       logger.warn({ lookup: what, crmCode: err.crmCode, httpStatus: err.httpStatus }, `${crm} lookup refused; leaving the reference unset`);
-      return new Map();
+      return { values: new Map(), cached: new Set() };
     }
     throw err;
   }
+}
+
+/** "Not found" is kept briefly whatever the TTL: someone may create the contact while the call is on. */
+export const NEGATIVE_LOOKUP_TTL_CAP_MS = 60_000;
+
+/** How long a lookup's answer stays fresh: `ttlMs` for a match, at most a minute for "not found". */
+export function lookupTtlMs(found: boolean, ttlMs: number): number {
+  return found ? ttlMs : Math.min(ttlMs, NEGATIVE_LOOKUP_TTL_CAP_MS);
+}
+
+/** A call refused for a looked-up id its cache served is tried again this soon, the lookup run afresh. */
+export const STALE_LOOKUP_RETRY_MS = 5_000;
+
+/** A looked-up value the CRM named in its refusal of a record. */
+export interface RefusedLookup {
+  /** The field or property the value was for (WhoId, hubspot_owner_id, contact...). */
+  name: string;
+  /** Served by the cache rather than looked up during this write. */
+  cached: boolean;
+  /** Drops the value from its loader's cache. */
+  forget: () => void;
+}
+
+/**
+ * The CRM refused ids our lookups produced (a Contact merged or deleted, a
+ * User or owner deactivated). Every such value is dropped from the cache.
+ * When one of them came from the cache it may simply have gone stale within
+ * its TTL: the call is retried soon (transient), when the lookup runs afresh.
+ * When all were looked up afresh in this very write, the CRM refuses what it
+ * answers right now and a retry would only look the same id up again: the
+ * refusal stands, with the CRM's message and kind.
+ */
+export function unlessStaleLookup(error: SyncError, refused: readonly RefusedLookup[], now: number): SyncError {
+  for (const lookup of refused) lookup.forget();
+  const stale = refused.filter((lookup) => lookup.cached);
+  if (stale.length === 0) return error;
+  return error.recast(
+    'transient',
+    `${error.message}; ${stale.map((s) => s.name).join(', ')} came from a cached lookup that is no longer valid, looked up again on the next attempt`,
+    new Date(now + STALE_LOOKUP_RETRY_MS),
+  );
 }

@@ -99,20 +99,25 @@ describe('BatchLoader', () => {
     });
   }
 
-  it('merges keys asked for at the same time, splits by size, and answers repeats from the cache', async () => {
+  it('merges keys asked for at the same time, splits by size, and answers repeats from the cache, saying which', async () => {
     const fetched: string[][] = [];
     const clock = new ManualClock();
     const l = loader(fetched, clock);
     const [a, b] = await Promise.all([l.loadMany(['known1', 'x'], deadline()), l.loadMany(['x', 'known2', 'known3', 'y'], deadline())]);
     expect(fetched).toEqual([['known1', 'x', 'known2'], ['known3', 'y']]);
-    expect(a.get('known1')).toEqual({ id: 'id-known1' });
-    expect(b.get('x')).toEqual({ id: null });
+    expect(a.values.get('known1')).toEqual({ id: 'id-known1' });
+    expect(b.values.get('x')).toEqual({ id: null });
+    // Fetched for these loads (b joined a's fetch of x): nothing came from the cache.
+    expect([...a.cached, ...b.cached]).toEqual([]);
 
-    expect((await l.loadMany(['known1', 'x'], deadline())).size).toBe(2);
+    const repeat = await l.loadMany(['known1', 'x'], deadline());
+    expect(repeat.values.size).toBe(2);
+    expect([...repeat.cached].sort()).toEqual(['known1', 'x']);
     expect(fetched).toHaveLength(2);
     clock.advance(1_001); // "not found" expires sooner than a match
-    await l.loadMany(['known1', 'x'], deadline());
+    const later = await l.loadMany(['known1', 'x'], deadline());
     expect(fetched[2]).toEqual(['x']);
+    expect([...later.cached]).toEqual(['known1']);
   });
 
   it('forgets a value on request, so the next load fetches it again', async () => {
@@ -128,7 +133,7 @@ describe('BatchLoader', () => {
     const logger = createLogger({ level: 'silent' });
     for (const kind of ['permanent', 'mapping'] as const) {
       const refused = await tolerateRefusedLookup(Promise.reject(new SyncError(kind, 'no such property')), logger, 'Test', 'field');
-      expect(refused.size).toBe(0);
+      expect(refused.values.size).toBe(0);
     }
     await expect(tolerateRefusedLookup(Promise.reject(new SyncError('transient', 'busy')), logger, 'Test', 'field')).rejects.toMatchObject({ kind: 'transient' });
   });

@@ -683,6 +683,29 @@ describe('SalesforceTarget lookup cache', () => {
     expect(fake.taskByExternalId('stale:2')).not.toHaveProperty('WhoId');
   });
 
+  it('fails the call for good, with the org\'s message, when the org refuses a Contact looked up afresh in the same write', async () => {
+    const clock = new ManualClock();
+    const ghost = fake.addContact({ LastName: 'Deleted', Phone: '555 720 3000' });
+    const sf = target(clientCredentials(), clock);
+    ok((await sf.write([item(1, [task('ghost:1', {}, whoBy('+15557203000'))])]))[0]);
+    // Deleted, but SOSL's index still finds it.
+    fake.remove('Contact', ghost, { stillSearchable: true });
+
+    // The cached id may just be stale: retried soon, looked up afresh.
+    const [cached] = await sf.write([item(2, [task('ghost:2', {}, whoBy('+15557203000'))])]);
+    expect(failed(cached).error).toMatchObject({ kind: 'transient', crmCode: 'INVALID_CROSS_REFERENCE_KEY', retryAt: new Date(clock.now() + 5_000) });
+
+    // The fresh search answers the same id, which the org refuses again: no point retrying.
+    clock.advance(5_000);
+    fake.resetCounters();
+    const [fresh] = await sf.write([item(2, [task('ghost:2', {}, whoBy('+15557203000'))])]);
+    expect(fake.requests('sosl')).toBe(1);
+    const { error } = failed(fresh);
+    expect(error).toMatchObject({ kind: 'permanent', retryable: false, crmCode: 'INVALID_CROSS_REFERENCE_KEY', retryAt: undefined });
+    expect(error.message).toBe(`INVALID_CROSS_REFERENCE_KEY: Name ID: id value of incorrect type: ${ghost} (WhoId)`);
+    expect(fake.taskByExternalId('ghost:2')).toBeUndefined();
+  });
+
   it('keeps failing an id the mapping gave (by: id): it is not a stale lookup', async () => {
     const [result] = await target().write([item(1, [task('given:1', {}, { WhoId: { by: 'id', value: '003000000000999AAA' } })])]);
     expect(failed(result).error).toMatchObject({ kind: 'permanent', crmCode: 'INVALID_CROSS_REFERENCE_KEY' });
@@ -698,19 +721,40 @@ describe('SalesforceTarget lookup cache', () => {
   });
 
   it('splits a phone search whose answer reached the SOSL row limit instead of caching "not found"', async () => {
+    const clock = new ManualClock();
     // 2,000 look-alikes abroad fill a search's rows before the real match.
     for (let i = 0; i < 2_000; i += 1) fake.addContact({ LastName: `Abroad ${i}`, Phone: '+44 555 800 1000' });
     const real = fake.addContact({ LastName: 'Real', Phone: '(555) 800 2000' });
-    const sf = target();
+    const sf = target(clientCredentials(), clock);
     const results = await sf.write([item(1, [task('lim:1', {}, whoBy('+15558001000'))]), item(2, [task('lim:2', {}, whoBy('+15558002000'))])]);
     results.forEach((r) => ok(r));
     expect(fake.taskByExternalId('lim:2')?.['WhoId']).toBe(real);
     expect(fake.taskByExternalId('lim:1')).not.toHaveProperty('WhoId');
     expect(fake.requests('sosl')).toBe(3);
 
-    // The number whose own answer was cut off is not cached: it is searched again.
+    // Alone in its search, the number still filled the rows: it would again,
+    // so "unlinked" is kept like "not found" (a minute), then searched again.
     fake.resetCounters();
     ok((await sf.write([item(3, [task('lim:3', {}, whoBy('+15558001000'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(0);
+    clock.advance(60_000);
+    ok((await sf.write([item(4, [task('lim:4', {}, whoBy('+15558001000'))])]))[0]);
     expect(fake.requests('sosl')).toBe(1);
+    expect(fake.taskByExternalId('lim:4')).not.toHaveProperty('WhoId');
+  });
+
+  it('searches a shared switchboard number that fills SOSL\'s 2,000 rows at most once a minute, not on every write', async () => {
+    const clock = new ManualClock();
+    for (let i = 0; i < 2_001; i += 1) fake.addContact({ LastName: `Staff ${i}`, Phone: '(555) 800 9000' });
+    const sf = target(clientCredentials({ LOOKUP_CACHE_TTL_SECONDS: '900' }), clock);
+    for (let i = 0; i < 5; i += 1) {
+      ok((await sf.write([item(i, [task(`sw:${i}`, {}, whoBy('+15558009000'))])]))[0]);
+      clock.advance(10_000);
+    }
+    expect(fake.requests('sosl')).toBe(1);
+    expect(fake.tasks().filter((t) => String(t['Call_Sync_Id__c']).startsWith('sw:') && t['WhoId'] === undefined)).toHaveLength(5);
+    clock.advance(10_000); // a minute since the search
+    ok((await sf.write([item(9, [task('sw:9', {}, whoBy('+15558009000'))])]))[0]);
+    expect(fake.requests('sosl')).toBe(2);
   });
 });

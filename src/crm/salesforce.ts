@@ -11,7 +11,7 @@ import { systemClock, type Clock } from './clock';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
 import { isolationBudget, sendIsolating, type BatchAttempt } from './isolate';
-import { BatchLoader, tolerateRefusedLookup } from './loader';
+import { BatchLoader, lookupTtlMs, tolerateRefusedLookup, unlessStaleLookup, type Loaded, type RefusedLookup } from './loader';
 import { Pacer } from './pacer';
 import { regionOf, searchDigits, toE164, isE164 } from './phone';
 import {
@@ -48,14 +48,6 @@ const SOQL_IN_CHUNK = 100;
 /** TotalRequests is a rolling 24 h window: capacity returns gradually, so probe hourly. */
 const QUOTA_PROBE_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Not-found lookups are kept briefly: a rep may create the contact while the call is on. */
-const NEGATIVE_TTL_CAP_MS = 60_000;
-/**
- * A looked-up id the org refused (the Contact was merged or deleted, the
- * User deactivated, within the cache's TTL): the entry is dropped and the
- * call tried again soon, when the lookup runs afresh.
- */
-const STALE_LOOKUP_RETRY_MS = 5_000;
 const JWT_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 const CONTACT_PHONE_FIELDS = ['Phone', 'MobilePhone', 'HomePhone', 'OtherPhone', 'AssistantPhone'] as const;
@@ -94,7 +86,11 @@ interface PhoneHit {
   id: string | null;
   object?: 'Contact' | 'Lead';
   candidates: number;
-  /** False when the search answer was cut at SOSL_LIMIT: not cached, looked up again next time. */
+  /**
+   * False when the number shared a search whose answer was cut at SOSL_LIMIT
+   * and the split budget ran out: not cached, searched again (in another
+   * grouping) next time.
+   */
   complete?: boolean;
 }
 
@@ -103,12 +99,22 @@ interface IdHit {
   candidates: number;
 }
 
+/** A record's lookups as resolved for one write. */
+interface ResolvedLookups {
+  /** Id by field (WhoId, OwnerId...), for the lookups that found one. */
+  values: Record<string, string>;
+  /** Fields whose lookup found nothing (left unset). */
+  unresolved: string[];
+  /** Fields whose id the cache served rather than the org during this write. */
+  cached: string[];
+}
+
 interface Prepared {
   itemIndex: number;
   record: CrmRecord;
   omitCreateOnly: boolean;
   payload: Record<string, CrmFieldValue | { type: string }>;
-  unresolved: string[];
+  lookups: ResolvedLookups;
 }
 
 type Outcome =
@@ -288,7 +294,7 @@ export class SalesforceTarget implements CrmTarget {
     const prepared = writable.map(({ itemIndex, record }) => {
       const item = items[itemIndex];
       const known = item !== undefined && item.knownIds[record.externalId] !== undefined;
-      return this.prepare(itemIndex, record, resolved.get(record) ?? { values: {}, unresolved: [] }, known);
+      return this.prepare(itemIndex, record, resolved.get(record) ?? { values: {}, unresolved: [], cached: [] }, known);
     });
 
     const outcomes = await this.upsertAll(prepared, deadline);
@@ -301,9 +307,7 @@ export class SalesforceTarget implements CrmTarget {
       return outcome !== undefined && refusedCreateOnly(outcome, p);
     });
     if (retry.length > 0) {
-      const again = retry.map((p) =>
-        this.prepare(p.itemIndex, p.record, { values: lookupValues(p), unresolved: p.unresolved }, true),
-      );
+      const again = retry.map((p) => this.prepare(p.itemIndex, p.record, p.lookups, true));
       const second = await this.upsertAll(again, deadline);
       retry.forEach((p, i) => {
         const replacement = again[i];
@@ -363,14 +367,14 @@ export class SalesforceTarget implements CrmTarget {
       operation: 'upsert',
       request: `PATCH ${this.collectionPath(p.record.object)}`,
       payload: p.payload as { [key: string]: JsonValue },
-      ...(p.unresolved.length > 0 ? { unresolved: p.unresolved } : {}),
+      ...(p.lookups.unresolved.length > 0 ? { unresolved: p.lookups.unresolved } : {}),
     };
   }
 
   private prepare(
     itemIndex: number,
     record: CrmRecord,
-    lookups: { values: Record<string, string>; unresolved: string[] },
+    lookups: ResolvedLookups,
     omitCreateOnly: boolean,
   ): Prepared {
     return {
@@ -378,36 +382,28 @@ export class SalesforceTarget implements CrmTarget {
       record,
       omitCreateOnly,
       payload: buildSalesforceRecord(record, this.externalIdField, lookups.values, omitCreateOnly),
-      unresolved: lookups.unresolved,
+      lookups,
     };
   }
 
   /**
    * The org refused an id one of our lookups produced (INVALID_CROSS_REFERENCE_KEY
-   * on WhoId/OwnerId/WhatId): the cached match went stale within its TTL (a
-   * Contact merged or deleted, a User deactivated). The entry is dropped and
-   * the call retried soon, when the lookup runs afresh, rather than failed
-   * for good. An id the mapping gave (`by: id`) is not ours to doubt.
+   * on WhoId/OwnerId/WhatId: a Contact merged or deleted, a User
+   * deactivated). An id the cache served is retried soon with a fresh
+   * lookup, one looked up in this write fails for good with the org's
+   * message (see unlessStaleLookup). An id the mapping gave (`by: id`) is not
+   * ours to doubt.
    */
   private unlessStaleLookup(p: Prepared, outcome: Extract<Outcome, { ok: false }>): Outcome {
     if (outcome.error.crmCode !== 'INVALID_CROSS_REFERENCE_KEY') return outcome;
-    const stale = Object.entries(p.record.lookups).filter(([field, lookup]) => {
+    const refused: RefusedLookup[] = Object.entries(p.record.lookups).flatMap(([field, lookup]) => {
       const value = p.payload[field];
-      if (lookup.by === 'id' || p.unresolved.includes(field) || typeof value !== 'string') return false;
-      return outcome.fields.includes(field) || outcome.error.message.includes(value);
+      if (lookup.by === 'id' || p.lookups.unresolved.includes(field) || typeof value !== 'string') return [];
+      if (!outcome.fields.includes(field) && !outcome.error.message.includes(value)) return [];
+      return [{ name: field, cached: p.lookups.cached.includes(field), forget: () => this.forgetLookup(lookup) }];
     });
-    if (stale.length === 0) return outcome;
-    for (const [, lookup] of stale) this.forgetLookup(lookup);
-    const fields = stale.map(([field]) => field).join(', ');
-    return {
-      ...outcome,
-      error: new SyncError('transient', `${outcome.error.message}; ${fields} came from a cached lookup that is no longer valid, looked up again on the next attempt`, {
-        retryAt: new Date(this.clock.now() + STALE_LOOKUP_RETRY_MS),
-        httpStatus: outcome.error.httpStatus,
-        crmCode: outcome.error.crmCode,
-        crmResponse: outcome.error.crmResponse,
-      }),
-    };
+    if (refused.length === 0) return outcome;
+    return { ...outcome, error: unlessStaleLookup(outcome.error, refused, this.clock.now()) };
   }
 
   private forgetLookup(lookup: LookupRequest): void {
@@ -418,7 +414,7 @@ export class SalesforceTarget implements CrmTarget {
 
   private lookupTtl(hit: PhoneHit | IdHit): number {
     if ('complete' in hit && hit.complete === false) return 0;
-    return hit.id === null ? Math.min(this.ttlMs, NEGATIVE_TTL_CAP_MS) : this.ttlMs;
+    return lookupTtlMs(hit.id !== null, this.ttlMs);
   }
 
   // ---------------------------------------------------------------- writes
@@ -533,7 +529,7 @@ export class SalesforceTarget implements CrmTarget {
   private async resolveLookups(
     records: CrmRecord[],
     deadline: Deadline,
-  ): Promise<Map<CrmRecord, { values: Record<string, string>; unresolved: string[] }>> {
+  ): Promise<Map<CrmRecord, ResolvedLookups>> {
     const phones = new Set<string>();
     const emails = new Set<string>();
     const byField = new Map<string, Set<string>>();
@@ -560,20 +556,34 @@ export class SalesforceTarget implements CrmTarget {
       ).then((entries) => new Map(entries)),
     ]);
 
-    const out = new Map<CrmRecord, { values: Record<string, string>; unresolved: string[] }>();
-    for (const record of records) {
-      const values: Record<string, string> = {};
-      const unresolved: string[] = [];
-      for (const [field, lookup] of Object.entries(record.lookups)) {
-        let id: string | null | undefined;
-        if (lookup.by === 'id') id = lookup.value;
-        else if (lookup.by === 'phone') id = phoneHits.get(lookup.value)?.id;
-        else if (lookup.by === 'email') id = userHits.get(lookup.value.trim().toLowerCase())?.id;
-        else id = fieldHits.get(`${lookup.object}.${lookup.field}`)?.get(lookup.value.toLowerCase())?.id;
-        if (typeof id === 'string' && id !== '') values[field] = id;
-        else unresolved.push(field);
+    /** The loader's answer a lookup reads, and its key there (none for an id the mapping gave). */
+    const sourceOf = (lookup: LookupRequest): { hits: Loaded<PhoneHit | IdHit> | undefined; key: string } | undefined => {
+      switch (lookup.by) {
+        case 'id':
+          return undefined;
+        case 'phone':
+          return { hits: phoneHits, key: lookup.value };
+        case 'email':
+          return { hits: userHits, key: lookup.value.trim().toLowerCase() };
+        case 'field':
+          return { hits: fieldHits.get(`${lookup.object}.${lookup.field}`), key: lookup.value.toLowerCase() };
       }
-      out.set(record, { values, unresolved });
+    };
+
+    const out = new Map<CrmRecord, ResolvedLookups>();
+    for (const record of records) {
+      const resolved: ResolvedLookups = { values: {}, unresolved: [], cached: [] };
+      for (const [field, lookup] of Object.entries(record.lookups)) {
+        const source = sourceOf(lookup);
+        const id = lookup.by === 'id' ? lookup.value : source?.hits?.values.get(source.key)?.id;
+        if (typeof id !== 'string' || id === '') {
+          resolved.unresolved.push(field);
+          continue;
+        }
+        resolved.values[field] = id;
+        if (source?.hits?.cached.has(source.key) === true) resolved.cached.push(field);
+      }
+      out.set(record, resolved);
     }
     return out;
   }
@@ -629,9 +639,10 @@ export class SalesforceTarget implements CrmTarget {
   /**
    * One SOSL search. An answer that reaches SOSL_LIMIT rows may have left
    * out the very record a number needs (popular digits, look-alikes abroad),
-   * so the numbers are split and searched again; a number still cut off
-   * when it is alone or the split budget is spent is answered "not linked"
-   * and not cached, rather than cached as "not found".
+   * so the numbers are split and searched again. A number still cut off is
+   * answered "not linked": cached like "not found" when it was alone in its
+   * search (it would fill the rows again), not cached when the split budget
+   * ran out first.
    */
   private async searchPhoneChunk(chunk: string[], deadline: Deadline, splits: { left: number }, out: Map<string, PhoneHit>): Promise<void> {
     const terms = [...new Set(chunk.flatMap(searchDigits))].map((t) => `"${escapeSosl(t)}"`);
@@ -652,7 +663,21 @@ export class SalesforceTarget implements CrmTarget {
       ]);
       return;
     }
-    if (truncated) this.logger.warn({ numbers: chunk.length, rows: found.length }, 'Salesforce phone search reached its row limit; those numbers are left unlinked this time');
+    // Alone in its search, a number that still fills SOSL_LIMIT (a shared
+    // switchboard number, thousands of look-alikes) would fill it again next
+    // time: its "unlinked" answer is cached like "not found", so it costs a
+    // 2,000-row search at most once a minute, not on every write. Numbers
+    // left together when the split budget ran out are searched again (in
+    // other groupings) next time.
+    const alone = chunk.length === 1;
+    if (truncated) {
+      this.logger.warn(
+        { numbers: chunk.length, rows: found.length },
+        alone
+          ? 'Salesforce phone search for one number reached its row limit; the number is left unlinked for a minute'
+          : 'Salesforce phone search reached its row limit; those numbers are left unlinked this time',
+      );
+    }
     const candidates = found.flatMap((rec): Array<{ id: string; type: 'Contact' | 'Lead'; numbers: Set<string> }> => {
       if (!isRecord(rec)) return [];
       const type = stringField(rec['attributes'], 'type');
@@ -664,8 +689,8 @@ export class SalesforceTarget implements CrmTarget {
     });
     for (const key of chunk) {
       if (truncated) {
-        // Matches may be missing: neither a link nor "not found" can be trusted.
-        out.set(key, { id: null, candidates: 0, complete: false });
+        // Matches may be missing: no link can be trusted.
+        out.set(key, alone ? { id: null, candidates: 0 } : { id: null, candidates: 0, complete: false });
         continue;
       }
       const matches = candidates.filter((c) => c.numbers.has(key));
@@ -890,15 +915,6 @@ export class SalesforceTarget implements CrmTarget {
 }
 
 // ------------------------------------------------------------------ helpers
-
-function lookupValues(p: Prepared): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const field of Object.keys(p.record.lookups)) {
-    const value = p.payload[field];
-    if (typeof value === 'string' && !p.unresolved.includes(field)) values[field] = value;
-  }
-  return values;
-}
 
 /**
  * Whether the org refused a create-only field of a record we sent as new

@@ -49,6 +49,19 @@ export class SyncError extends Error {
     this.crmResponse = options.crmResponse;
     this.crmCode = options.crmCode;
   }
+
+  /**
+   * The same refusal judged otherwise (another kind, a message saying why,
+   * a retryAt), keeping what the CRM answered (status, code, body).
+   */
+  recast(kind: SyncErrorKind, message: string, retryAt?: Date): SyncError {
+    return new SyncError(kind, message, {
+      retryAt,
+      httpStatus: this.httpStatus,
+      crmCode: this.crmCode,
+      crmResponse: this.crmResponse,
+    });
+  }
 }
 
 /** One call to write: its records for the CRM shapes the target asked for. */
