@@ -981,24 +981,26 @@ export class HubSpotTarget implements CrmTarget {
       ...(after === undefined ? {} : { after }),
     });
     const chunks = chunkValues([...new Set(national.values())], (values) => JSON.stringify(bodyFor(values, '10000')).length <= SEARCH_BODY_MAX);
-    const candidates: Array<{ id: string; numbers: Set<string> }> = [];
+    // Contact ids by each E.164 they hold: one lookup a number, not a scan of every candidate.
+    const byNumber = new Map<string, Set<string>>();
     await Promise.all(
       chunks.map(async (values) => {
         for (const row of await this.searchAll('contacts', (after) => bodyFor(values, after), deadline)) {
           const props = row['properties'];
-          const numbers = new Set(
-            [stringField(props, 'phone'), stringField(props, 'mobilephone')].map((n) => toE164(n, this.region)).filter((n) => n !== undefined),
-          );
           const id = stringField(row, 'id');
-          if (id !== undefined) candidates.push({ id, numbers });
+          if (id === undefined) continue;
+          for (const raw of [stringField(props, 'phone'), stringField(props, 'mobilephone')]) {
+            const number = toE164(raw, this.region);
+            if (number === undefined) continue;
+            const ids = byNumber.get(number);
+            if (ids === undefined) byNumber.set(number, new Set([id]));
+            else ids.add(id);
+          }
         }
       }),
     );
     const out = new Map<string, IdHit>();
-    for (const key of keys) {
-      const ids = [...new Set(candidates.filter((c) => c.numbers.has(key)).map((c) => c.id))];
-      out.set(key, this.pick(ids));
-    }
+    for (const key of keys) out.set(key, this.pick([...(byNumber.get(key) ?? [])]));
     return out;
   }
 

@@ -14,13 +14,25 @@ export function isE164(value: string): boolean {
   return E164.test(value);
 }
 
+// A phone search answers the same records (and so the same stored numbers)
+// again and again, and each parse costs tens of microseconds: parse each
+// stored text once. Bounded: cleared whole when full, which is cheaper than
+// an LRU's bookkeeping on every hit.
+const e164Cache = new Map<string, string | null>();
+const E164_CACHE_MAX = 20_000;
+
 /** The stored value as E.164, reading numbers without a country code in `region`. */
 export function toE164(raw: string | null | undefined, region: CountryCode): string | undefined {
   if (raw === null || raw === undefined) return undefined;
   const trimmed = raw.trim();
   if (trimmed === '') return undefined;
-  const parsed = parsePhoneNumberFromString(trimmed, region);
-  return parsed?.number;
+  const key = `${region}:${trimmed}`;
+  const hit = e164Cache.get(key);
+  if (hit !== undefined) return hit ?? undefined;
+  const parsed = parsePhoneNumberFromString(trimmed, region)?.number ?? null;
+  if (e164Cache.size >= E164_CACHE_MAX) e164Cache.clear();
+  e164Cache.set(key, parsed);
+  return parsed ?? undefined;
 }
 
 /** The national significant number: what HubSpot's hs_searchable_calculated_* properties hold. */

@@ -618,8 +618,10 @@ export class SalesforceTarget implements CrmTarget {
     const chunks: string[][] = [];
     let current: string[] = [];
     let length = 0;
+    // Each number's digit forms, worked out once (a parse and a format each).
+    const digits = new Map(keys.map((key) => [key, searchDigits(key)]));
     for (const key of keys) {
-      const termLength = searchDigits(key).reduce((sum, t) => sum + t.length + 6, 0);
+      const termLength = (digits.get(key) ?? []).reduce((sum, t) => sum + t.length + 6, 0);
       if (current.length > 0 && length + termLength > SOSL_SEARCH_MAX_CHARS) {
         chunks.push(current);
         current = [];
@@ -632,7 +634,7 @@ export class SalesforceTarget implements CrmTarget {
 
     const out = new Map<string, PhoneHit>();
     const splits = { left: SOSL_SPLIT_BUDGET };
-    await Promise.all(chunks.map((chunk) => this.searchPhoneChunk(chunk, deadline, splits, out)));
+    await Promise.all(chunks.map((chunk) => this.searchPhoneChunk(chunk, digits, deadline, splits, out)));
     return out;
   }
 
@@ -644,8 +646,14 @@ export class SalesforceTarget implements CrmTarget {
    * search (it would fill the rows again), not cached when the split budget
    * ran out first.
    */
-  private async searchPhoneChunk(chunk: string[], deadline: Deadline, splits: { left: number }, out: Map<string, PhoneHit>): Promise<void> {
-    const terms = [...new Set(chunk.flatMap(searchDigits))].map((t) => `"${escapeSosl(t)}"`);
+  private async searchPhoneChunk(
+    chunk: string[],
+    digits: ReadonlyMap<string, string[]>,
+    deadline: Deadline,
+    splits: { left: number },
+    out: Map<string, PhoneHit>,
+  ): Promise<void> {
+    const terms = [...new Set(chunk.flatMap((key) => digits.get(key) ?? []))].map((t) => `"${escapeSosl(t)}"`);
     const sosl =
       `FIND {${terms.join(' OR ')}} IN PHONE FIELDS RETURNING ` +
       `Contact(Id, ${CONTACT_PHONE_FIELDS.join(', ')}), ` +
@@ -658,8 +666,8 @@ export class SalesforceTarget implements CrmTarget {
       splits.left -= 2;
       const middle = Math.ceil(chunk.length / 2);
       await Promise.all([
-        this.searchPhoneChunk(chunk.slice(0, middle), deadline, splits, out),
-        this.searchPhoneChunk(chunk.slice(middle), deadline, splits, out),
+        this.searchPhoneChunk(chunk.slice(0, middle), digits, deadline, splits, out),
+        this.searchPhoneChunk(chunk.slice(middle), digits, deadline, splits, out),
       ]);
       return;
     }
@@ -678,22 +686,29 @@ export class SalesforceTarget implements CrmTarget {
           : 'Salesforce phone search reached its row limit; those numbers are left unlinked this time',
       );
     }
-    const candidates = found.flatMap((rec): Array<{ id: string; type: 'Contact' | 'Lead'; numbers: Set<string> }> => {
-      if (!isRecord(rec)) return [];
+    // Candidates by each E.164 they hold, so matching is one lookup a number
+    // rather than a scan of up to SOSL_LIMIT rows for each of 200 numbers.
+    const byNumber = new Map<string, Array<{ id: string; type: 'Contact' | 'Lead' }>>();
+    for (const rec of found) {
+      if (!isRecord(rec)) continue;
       const type = stringField(rec['attributes'], 'type');
       const id = stringField(rec, 'Id');
-      if (id === undefined || (type !== 'Contact' && type !== 'Lead')) return [];
+      if (id === undefined || (type !== 'Contact' && type !== 'Lead')) continue;
       const fields = type === 'Contact' ? CONTACT_PHONE_FIELDS : LEAD_PHONE_FIELDS;
       const numbers = new Set(fields.map((f) => toE164(stringField(rec, f), this.region)).filter((n) => n !== undefined));
-      return [{ id, type, numbers }];
-    });
+      for (const number of numbers) {
+        const list = byNumber.get(number);
+        if (list === undefined) byNumber.set(number, [{ id, type }]);
+        else list.push({ id, type });
+      }
+    }
     for (const key of chunk) {
       if (truncated) {
         // Matches may be missing: no link can be trusted.
         out.set(key, alone ? { id: null, candidates: 0 } : { id: null, candidates: 0, complete: false });
         continue;
       }
-      const matches = candidates.filter((c) => c.numbers.has(key));
+      const matches = byNumber.get(key) ?? [];
       const contacts = matches.filter((c) => c.type === 'Contact');
       const pool = contacts.length > 0 ? contacts : matches;
       out.set(key, this.pick(pool.map((c) => ({ id: c.id, object: c.type }))));
