@@ -4,7 +4,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { buildTestApp } from '../../test/helpers/app';
-import { createTestDatabase, realPostgresUrl } from '../../test/helpers/db';
+import { createTestDatabase, realPostgresUrl, testDbKinds } from '../../test/helpers/db';
 import { openDatabase } from './client';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrationsApplied, runMigrations } from './migrate';
 
@@ -125,5 +125,22 @@ describe('GET /readyz', () => {
       code: 'not_ready',
       message: expect.stringMatching(/^database unreachable: /),
     });
+  });
+});
+
+describe.each(testDbKinds())('tables after migrating on %s', (kind) => {
+  it('leave room on each page of the tables updated per event, for HOT updates', async () => {
+    const migrated = await createTestDatabase(kind);
+    try {
+      const tables = await migrated.database.query<{ relname: string; reloptions: string[] | null }>(
+        `SELECT relname, reloptions FROM pg_class WHERE relname IN ('webhook_events', 'call_syncs') ORDER BY relname`,
+      );
+      expect(tables).toEqual([
+        { relname: 'call_syncs', reloptions: ['fillfactor=70'] },
+        { relname: 'webhook_events', reloptions: ['fillfactor=70'] },
+      ]);
+    } finally {
+      await migrated.drop();
+    }
   });
 });

@@ -27,6 +27,9 @@ export type EventStatus = (typeof EVENT_STATUSES)[number];
  *
  * status/attempts/next_attempt_at/last_error mirror the sync of the call the
  * event belongs to (call_syncs), so a single event can be inspected on its own.
+ *
+ * fillfactor 70 (migration 0003; drizzle cannot declare it) leaves room on
+ * each page for those updates to be HOT.
  */
 export const webhookEvents = pgTable(
   'webhook_events',
@@ -75,6 +78,10 @@ export type SyncStatus = (typeof SYNC_STATUSES)[number];
  * `locked_until`/`locked_by` are a lease, not a row lock: the claim holds a
  * row lock only for its own short statement, and a crashed worker's lease
  * simply expires.
+ *
+ * fillfactor 70 (migration 0003; drizzle cannot declare it): intake's version
+ * bump, the claim and lease renewals touch no indexed column, and with room
+ * on the page they are HOT updates that write no index.
  */
 export const callSyncs = pgTable(
   'call_syncs',
