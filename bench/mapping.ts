@@ -10,9 +10,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { groupByCall, loadMappings, syntheticEvents, type StoredEvent } from '../src/mapping';
+import { groupByCall, loadMappings, syntheticEvents } from '../src/mapping';
+import { type StoredEvent } from '../src/core/event';
 import { hccEventFromFileName } from '../src/mapping/synthetic';
-import type { SourceName } from '../src/sources/types';
+import type { SourceName } from '../src/core/event';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);

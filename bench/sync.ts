@@ -9,7 +9,7 @@ import { loadMappings } from '../src/mapping';
 import type { MappingSet } from '../src/mapping/types';
 import { IngestQueue, type NewEvent } from '../src/outbox/ingest';
 import { SOURCES } from '../src/sources';
-import type { SourceName } from '../src/sources/types';
+import type { SourceName } from '../src/core/event';
 import { startFakeSalesforce, type StartedFakeSalesforce } from '../test/fakes/salesforce';
 import { SECRETS, requestFactory } from './requests';
 import { ROOT, freePort, freshDatabase, sampleRss, startBundledService, stopProcess, waitReady } from './util';

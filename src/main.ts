@@ -3,7 +3,7 @@ import { loadConfigOrExit, ROLES, type Config, type Role } from './config';
 import { createCrmTarget, type CrmTarget } from './crm';
 import { openDatabase, type Database } from './db/client';
 import { runMigrations } from './db/migrate';
-import { errorMessage } from './errors';
+import { errorMessage } from './core/errors';
 import { createApp } from './http/app';
 import { createLogger, type Logger } from './log';
 import { MappingStore, formatMappingErrors } from './mapping';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT, buildService } from '../src/cli/build';
 import { freePort, serviceNodeFlags, waitReady } from '../bench/util';
 import { startFakeSalesforce, type StartedFakeSalesforce } from './fakes/salesforce';
-import { fixtureJson, fixtureText } from './helpers/webhooks';
+import { fixtureJson, fixtureText } from './support/webhooks';
 
 /**
  * What a user does: the bundled service started the way `npm start` starts

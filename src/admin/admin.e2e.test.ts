@@ -13,11 +13,11 @@ import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
 import { SyncWorker } from '../worker/worker';
 import { startFakeSalesforce, type FakeSalesforce } from '../../test/fakes/salesforce';
-import { SECRETS } from '../../test/helpers/app';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { SECRETS } from '../../test/support/app';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
 import { mountAdmin } from './index';
-import { CALL_RESULT_RULE, addHccDispositionLabel, copyShippedMappings, postHccCall, seedHccOrg } from './test-setup';
-import { ADMIN_TOKEN, fastWorkerConfig } from './testing';
+import { CALL_RESULT_RULE, addHccDispositionLabel, copyShippedMappings, postHccCall, seedHccOrg } from '../../test/support/admin-setup';
+import { ADMIN_TOKEN, fastWorkerConfig } from '../../test/support/admin';
 
 /**
  * The admin's promise, end to end in a real browser on the real stack: HCC

@@ -1,23 +1,23 @@
 import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { testConfig, type Config } from '../config';
-import { SyncError } from '../crm/types';
+import { SyncError } from '../core/errors';
 import type { Database } from '../db/client';
-import { ERROR_CODES } from '../errors';
+import { ERROR_CODES } from '../core/errors';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';
 import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
 import { SyncWorker } from '../worker/worker';
-import { testDbKinds, type TestDatabase } from '../../test/helpers/db';
-import { MemoryTarget } from '../../test/helpers/memory-target';
+import { testDbKinds, type TestDatabase } from '../../test/support/db';
+import { MemoryTarget } from '../../test/support/memory-target';
 import { adminApi } from './api';
 import { ADMIN_DISABLED_MESSAGE } from './auth';
 import { mountAdmin } from './index';
 import { AdminService } from './service';
 import { encodeCursor } from './store';
-import { useAdminTestDatabase } from './test-setup';
-import { ADMIN_TOKEN, FixableMappings, addEvent, auditRows, callRow, eventStatuses, fastWorkerConfig, newEvent, seedCall } from './testing';
+import { useAdminTestDatabase } from '../../test/support/admin-setup';
+import { ADMIN_TOKEN, FixableMappings, addEvent, auditRows, callRow, eventStatuses, fastWorkerConfig, newEvent, seedCall } from '../../test/support/admin';
 
 const logger = createLogger({ level: 'silent' });
 /** What @hono/node-server passes as env: the socket the request came in on. */

@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../config';
 import { databaseUnavailable } from '../db/errors';
-import { AppError } from '../errors';
+import { AppError } from '../core/errors';
 import type { AppEnv } from '../http/context';
 import { ADMIN_DISABLED_MESSAGE, BEARER_MESSAGES, actorFrom, auditText, checkBearer } from './auth';
 import {

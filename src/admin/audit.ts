@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/client';
-import type { JsonValue } from '../mapping/types';
+import type { JsonValue } from '../core/json';
 import type { Actor } from './auth';
 import type { AuditEntry } from './schemas';
 

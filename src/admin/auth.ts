@@ -1,9 +1,10 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '../core/secrets';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../http/context';
 import type { Logger } from '../log';
-import type { JsonValue } from '../mapping/types';
+import type { JsonValue } from '../core/json';
 
 /**
  * Admin authentication.
@@ -30,12 +31,6 @@ export const SESSION_TTL_SECONDS = 8 * 3600;
 export const ADMIN_DISABLED_MESSAGE =
   'the admin is disabled: set ADMIN_TOKEN (at least 16 characters) in the environment and restart to enable it';
 
-/** Hashing both sides first gives equal-length inputs, so neither the length nor the content leaks through timing. */
-export function secretEquals(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
-}
 
 export type BearerCheck = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'wrong' };
 
@@ -44,7 +39,7 @@ export function checkBearer(header: string | undefined, token: string): BearerCh
   const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
   const given = match?.[1];
   if (given === undefined) return { ok: false, reason: 'malformed' };
-  return secretEquals(given, token) ? { ok: true } : { ok: false, reason: 'wrong' };
+  return safeEqual(given, token) ? { ok: true } : { ok: false, reason: 'wrong' };
 }
 
 export const BEARER_MESSAGES: Record<Exclude<BearerCheck, { ok: true }>['reason'], string> = {
@@ -88,14 +83,14 @@ export function verifySession(cookie: string | undefined, adminToken: string, no
   const [id, expiryText, given] = parts as [string, string, string];
   if (!/^[A-Za-z0-9_-]{16,64}$/.test(id) || !/^\d{1,12}$/.test(expiryText)) return undefined;
   const key = sessionKey(adminToken);
-  if (!secretEquals(given, mac(key, `session.${id}.${expiryText}`))) return undefined;
+  if (!safeEqual(given, mac(key, `session.${id}.${expiryText}`))) return undefined;
   const expiresAt = new Date(Number(expiryText) * 1000);
   if (expiresAt <= now) return undefined;
   return { id, expiresAt, csrfToken: mac(key, `csrf.${id}`) };
 }
 
 export function csrfTokenMatches(session: Session, given: unknown): boolean {
-  return typeof given === 'string' && given !== '' && secretEquals(given, session.csrfToken);
+  return typeof given === 'string' && given !== '' && safeEqual(given, session.csrfToken);
 }
 
 /** Whether the browser reached us over https (directly, or through a proxy that says so). */

@@ -9,11 +9,11 @@ import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
 import { SyncWorker } from '../worker/worker';
 import { FakeSalesforce } from '../../test/fakes/salesforce';
-import { SECRETS } from '../../test/helpers/app';
-import { testDbKinds } from '../../test/helpers/db';
+import { SECRETS } from '../../test/support/app';
+import { testDbKinds } from '../../test/support/db';
 import { mountAdmin } from './index';
-import { CALL_RESULT_RULE, addHccDispositionLabel, copyShippedMappings, postHccCall, seedHccOrg, useAdminTestDatabase } from './test-setup';
-import { ADMIN_TOKEN, auditRows, fastWorkerConfig } from './testing';
+import { CALL_RESULT_RULE, addHccDispositionLabel, copyShippedMappings, postHccCall, seedHccOrg, useAdminTestDatabase } from '../../test/support/admin-setup';
+import { ADMIN_TOKEN, auditRows, fastWorkerConfig } from '../../test/support/admin';
 
 /**
  * The issue's "done when", on the real stack: the shipped YAML mappings (a

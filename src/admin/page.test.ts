@@ -5,12 +5,12 @@ import { createLogger } from '../log';
 import { Metrics } from '../metrics';
 import type { Database } from '../db/client';
 import { IngestQueue } from '../outbox/ingest';
-import { testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { testDbKinds, type TestDatabase } from '../../test/support/db';
 import { ADMIN_DISABLED_MESSAGE, SESSION_TTL_SECONDS } from './auth';
 import { mountAdmin } from './index';
 import { LOGIN_MAX_FAILURES } from './service';
-import { useAdminTestDatabase } from './test-setup';
-import { ADMIN_TOKEN, FixableMappings, auditRows, callRow, eventStatuses, seedCall } from './testing';
+import { useAdminTestDatabase } from '../../test/support/admin-setup';
+import { ADMIN_TOKEN, FixableMappings, auditRows, callRow, eventStatuses, seedCall } from '../../test/support/admin';
 
 const logger = createLogger({ level: 'silent' });
 const CONN = { incoming: { socket: { remoteAddress: '192.0.2.10', remotePort: 40000, remoteFamily: 'IPv4' } } };

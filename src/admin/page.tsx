@@ -8,21 +8,10 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from '../config';
 import { databaseUnavailable } from '../db/errors';
-import { AppError } from '../errors';
+import { AppError } from '../core/errors';
 import type { AppEnv } from '../http/context';
-import {
-  ADMIN_DISABLED_MESSAGE,
-  SESSION_COOKIE,
-  SESSION_TTL_SECONDS,
-  actorFrom,
-  csrfTokenMatches,
-  isHttps,
-  newSession,
-  sameHostOrigin,
-  secretEquals,
-  verifySession,
-  type Session,
-} from './auth';
+import { ADMIN_DISABLED_MESSAGE, SESSION_COOKIE, SESSION_TTL_SECONDS, actorFrom, csrfTokenMatches, isHttps, newSession, sameHostOrigin, verifySession, type Session } from './auth';
+import { safeEqual } from '../core/secrets';
 import { BulkReplayBodySchema, ListQuerySchema, callCount, describeIssues } from './schemas';
 import { ActionRefused, type AdminService } from './service';
 import { ADMIN_CSS, ConfirmBulkView, DashboardView, DetailView, LoginView, MessageView, type DashboardFilters } from './views';
@@ -177,7 +166,7 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
     const wait = service.loginRetryAfterSeconds(actor);
     if (wait > 0) return tooManyLogins(c, next, wait);
     const given = typeof form['token'] === 'string' ? form['token'].trim() : '';
-    if (given === '' || !secretEquals(given, token)) {
+    if (given === '' || !safeEqual(given, token)) {
       const blockedFor = await service.loginFailed(actor);
       if (blockedFor > 0) return tooManyLogins(c, next, blockedFor);
       return render(c, <LoginView next={next} error="That is not the admin token." />, 401);

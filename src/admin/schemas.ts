@@ -1,8 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
 import { SYNC_STATUSES } from '../db/schema';
-import { ERROR_CODES } from '../errors';
-import { SOURCE_NAMES } from '../sources/types';
+import { ERROR_CODES } from '../core/errors';
+import { SOURCE_NAMES } from '../core/event';
 import { TIME_BOUND_HELP, timeBoundProblem } from './time';
 
 /**

@@ -1,8 +1,12 @@
 import type { CrmTargetName } from '../config';
 import type { Database } from '../db/client';
-import { AppError, errorMessage } from '../errors';
+import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../log';
-import { MappingError, type CrmKind, type JsonValue, type MappingSet, type StoredEvent } from '../mapping/types';
+import { type MappingSet } from '../mapping/types';
+import { MappingError } from '../core/errors';
+import { type CrmKind } from '../core/crm-record';
+import { type JsonValue } from '../core/json';
+import { type StoredEvent } from '../core/event';
 import {
   BulkReplayError,
   discardCall,

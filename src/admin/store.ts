@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/client';
 import { SYNC_STATUSES, type SyncStatus } from '../db/schema';
-import { AppError } from '../errors';
+import { AppError } from '../core/errors';
 import type { AttemptView, EventView, Summary, SyncSummary } from './schemas';
 
 /**

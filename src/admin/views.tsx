@@ -1,6 +1,6 @@
 import type { FC, PropsWithChildren } from 'hono/jsx';
 import { SYNC_STATUSES } from '../db/schema';
-import { SOURCE_NAMES } from '../sources/types';
+import { SOURCE_NAMES } from '../core/event';
 import { callCount, type AuditEntry, type BulkReplayResult, type Summary, type SyncDetail, type SyncSummary } from './schemas';
 
 /**

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyMappings, FIXTURES_DIR, SHIPPED_DIR } from '../mapping/test-support';
+import { copyMappings, FIXTURES_DIR, SHIPPED_DIR } from '../../test/support/mappings';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

@@ -5,21 +5,12 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfigOrExit, type Config, type Env } from '../config';
 import { DryRunTarget } from '../crm/dry-run';
 import { createLogger } from '../log';
-import {
-  formatMappingErrors,
-  groupByCall,
-  loadExamples,
-  loadMappings,
-  MappingError,
-  runExamples,
-  syntheticEvents,
-  type LoadOptions,
-  type SyntheticInput,
-} from '../mapping';
+import { formatMappingErrors, groupByCall, loadExamples, loadMappings, runExamples, syntheticEvents, type LoadOptions, type SyntheticInput } from '../mapping';
+import { MappingError } from '../core/errors';
 import type { LoadedMappings } from '../mapping/loader';
 import { hccEventFromFileName } from '../mapping/synthetic';
 import { SOURCES } from '../sources';
-import { isSourceName, SOURCE_NAMES, type SourceName } from '../sources/types';
+import { isSourceName, SOURCE_NAMES, type SourceName } from '../core/event';
 
 /**
  * npm run mappings -- <command>

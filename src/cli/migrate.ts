@@ -1,7 +1,7 @@
 import { loadConfigOrExit } from '../config';
 import { openDatabase } from '../db/client';
 import { MIGRATIONS_DIR, runMigrations } from '../db/migrate';
-import { errorMessage } from '../errors';
+import { errorMessage } from '../core/errors';
 
 /** `npm run db:migrate`: applies the committed migrations (the service also does this at start). */
 const config = loadConfigOrExit();

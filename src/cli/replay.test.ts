@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { useAdminTestDatabase } from '../admin/test-setup';
-import { FixableMappings, addEvent, auditRows, callRow, eventStatuses, seedCall } from '../admin/testing';
+import { useAdminTestDatabase } from '../../test/support/admin-setup';
+import { FixableMappings, addEvent, auditRows, callRow, eventStatuses, seedCall } from '../../test/support/admin';
 import { openDatabase } from '../db/client';
 import { runMigrations } from '../db/migrate';
 import { createLogger } from '../log';
-import { testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { testDbKinds, type TestDatabase } from '../../test/support/db';
 import { EXIT, parseReplayArgs, runReplayCli } from './replay';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -7,10 +7,11 @@ import { BulkReplayBodySchema, IdParamSchema, callCount, describeIssues, type Bu
 import { ActionRefused, AdminService, crmKindsOf } from '../admin/service';
 import { loadConfigOrExit } from '../config';
 import { openDatabase, type Database } from '../db/client';
-import { AppError, errorMessage } from '../errors';
+import { AppError, errorMessage } from '../core/errors';
 import { createLogger, type Logger } from '../log';
 import { formatMappingErrors, loadMappings } from '../mapping';
-import type { CrmKind, MappingSet } from '../mapping/types';
+import type { MappingSet } from '../mapping/types';
+import type { CrmKind } from '../core/crm-record';
 
 /**
  * `npm run replay -- --status failed --source hcc --since 2h [--until 30m] [--dry-run]`

@@ -1,4 +1,4 @@
-import type { Clock } from './clock';
+import type { Clock } from '../core/time';
 
 /**
  * A bounded map whose entries expire. Lookups (contacts by phone, users and

@@ -1,4 +1,4 @@
-import { SyncError } from './types';
+import { SyncError } from '../core/errors';
 
 /**
  * One write's time budget. Every request of a write (token grant, lookups,

@@ -4,7 +4,7 @@ import { FakeHubSpot } from '../../test/fakes/hubspot';
 import { FakeSalesforce } from '../../test/fakes/salesforce';
 import { testConfig } from '../config';
 import { createLogger } from '../log';
-import type { CrmRecord } from '../mapping/types';
+import type { CrmRecord } from '../core/crm-record';
 import { DryRunTarget } from './dry-run';
 import { HubSpotTarget } from './hubspot';
 import { SalesforceTarget } from './salesforce';

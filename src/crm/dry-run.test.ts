@@ -2,7 +2,7 @@ import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
 import { createLogger } from '../log';
-import type { CrmRecord } from '../mapping/types';
+import type { CrmRecord } from '../core/crm-record';
 import { DryRunTarget } from './dry-run';
 import { createCrmTarget } from './index';
 import type { DryRunSentPayload } from './sent';

@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
+import type { CrmRecord, LookupRequest } from '../core/crm-record';
+import type { JsonValue } from '../core/json';
 import {
   hubspotCreateSent,
   hubspotIdLookups,
@@ -18,7 +19,8 @@ import {
   salesforceRecordProblem,
 } from './salesforce-payload';
 import { toJson, type DryRunSentPayload, type SentRecord } from './sent';
-import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './types';
+import { type CrmTarget, type WriteItem, type WriteResult } from './types';
+import { SyncError } from '../core/errors';
 
 /**
  * The default target when no CRM is configured: no network at all. For every

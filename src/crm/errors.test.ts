@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRetryAfter, transportError, worstError, withoutQueries } from './errors';
-import { SyncError } from './types';
+import { SyncError } from '../core/errors';
 
 describe('CRM error helpers', () => {
   it('reads Retry-After in seconds or as an HTTP date', () => {

@@ -1,5 +1,5 @@
-import type { JsonValue } from '../mapping/types';
-import { SyncError, type SyncErrorKind } from './types';
+import type { JsonValue } from '../core/json';
+import { SyncError, type SyncErrorKind } from '../core/errors';
 
 /**
  * Helpers shared by the targets to turn what a CRM answered into a

@@ -1,4 +1,4 @@
-import type { CrmFieldValue, CrmRecord } from '../mapping/types';
+import type { CrmFieldValue, CrmRecord } from '../core/crm-record';
 import type { SentRecord } from './sent';
 
 /**

@@ -1,9 +1,10 @@
 import { Client } from '@hubspot/api-client';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
+import type { CrmRecord, LookupRequest } from '../core/crm-record';
+import type { JsonValue } from '../core/json';
 import { TtlCache } from './cache';
-import { systemClock, type Clock } from './clock';
+import { systemClock, type Clock } from '../core/time';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
 import {
@@ -22,9 +23,10 @@ import {
 import { isolationBudget, sendIsolating, type BatchAttempt } from './isolate';
 import { BatchLoader, lookupTtlMs, tolerateRefusedLookup, unlessStaleLookup, type Loaded, type RefusedLookup } from './loader';
 import { Pacer } from './pacer';
-import { isE164, nationalSignificantNumber, regionOf, toE164 } from './phone';
+import { isE164, nationalSignificantNumber, regionOf, toE164 } from '../core/phone';
 import { toJson, type SentRecord } from './sent';
-import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './types';
+import { type CrmTarget, type WriteItem, type WriteResult } from './types';
+import { SyncError } from '../core/errors';
 
 /**
  * HubSpot target: calls (and follow-up tasks) written through the batch

@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { Clock } from './clock';
+import type { Clock } from '../core/time';
 import type { CrmTarget } from './types';
 
 export type { DryRunSentPayload, SentPayload, SentRecord } from './sent';

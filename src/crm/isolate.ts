@@ -1,4 +1,4 @@
-import { SyncError } from './types';
+import { SyncError } from '../core/errors';
 
 /**
  * What to do when a CRM refuses a batch request as a whole (Salesforce 400

@@ -1,5 +1,5 @@
 import type { Logger } from '../log';
-import { SyncError } from './types';
+import { SyncError } from '../core/errors';
 import type { TtlCache } from './cache';
 import { Deadline } from './deadline';
 

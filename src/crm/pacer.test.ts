@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../log';
 import { TtlCache } from './cache';
-import { ManualClock } from './clock';
+import { ManualClock } from '../core/time';
 import { Deadline } from './deadline';
 import { BatchLoader, tolerateRefusedLookup } from './loader';
 import { Pacer } from './pacer';
-import { SyncError } from './types';
+import { SyncError } from '../core/errors';
 
 const deadline = () => new Deadline(10_000, 'Test');
 

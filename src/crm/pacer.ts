@@ -1,6 +1,6 @@
-import type { Clock } from './clock';
+import type { Clock } from '../core/time';
 import type { Deadline } from './deadline';
-import { SyncError } from './types';
+import { SyncError } from '../core/errors';
 
 /**
  * Paces one target's requests so it stays under the CRM's limits instead of

@@ -4,11 +4,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FakeSalesforce } from '../../test/fakes/salesforce';
 import { testConfig } from '../config';
 import { createLogger } from '../log';
-import type { CrmRecord, LookupRequest } from '../mapping/types';
-import { ManualClock } from './clock';
+import type { CrmRecord, LookupRequest } from '../core/crm-record';
+import { ManualClock } from '../core/time';
 import { SalesforceTarget } from './salesforce';
 import type { SentPayload } from './sent';
-import { SyncError, type WriteItem, type WriteResult } from './types';
+import { type WriteItem, type WriteResult } from './types';
+import { SyncError } from '../core/errors';
 
 const server = setupServer();
 const logger = createLogger({ level: 'silent' });

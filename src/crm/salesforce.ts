@@ -5,15 +5,16 @@ import { HttpApi } from 'jsforce/lib/http-api.js';
 import type { Config } from '../config';
 import { salesforceAuthMode, type SalesforceAuthMode } from '../config';
 import type { Logger } from '../log';
-import type { CrmFieldValue, CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
+import type { CrmFieldValue, CrmRecord, LookupRequest } from '../core/crm-record';
+import type { JsonValue } from '../core/json';
 import { TtlCache } from './cache';
-import { systemClock, type Clock } from './clock';
+import { systemClock, type Clock } from '../core/time';
 import { Deadline } from './deadline';
 import { asJson, groupByItem, isRecord, parseJsonBody, parseRetryAfter, stringField, transportError, worstError } from './errors';
 import { isolationBudget, sendIsolating, type BatchAttempt } from './isolate';
 import { BatchLoader, lookupTtlMs, tolerateRefusedLookup, unlessStaleLookup, type Loaded, type RefusedLookup } from './loader';
 import { Pacer } from './pacer';
-import { regionOf, searchDigits, toE164, isE164 } from './phone';
+import { regionOf, searchDigits, toE164, isE164 } from '../core/phone';
 import {
   SALESFORCE_API_VERSION_DEFAULT,
   buildSalesforceRecord,
@@ -22,7 +23,8 @@ import {
   salesforceRecordProblem,
 } from './salesforce-payload';
 import { API_NAME, toJson, type SentRecord } from './sent';
-import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from './types';
+import { type CrmTarget, type WriteItem, type WriteResult } from './types';
+import { SyncError } from '../core/errors';
 
 /**
  * Salesforce target: Tasks upserted by an External ID field through sObject

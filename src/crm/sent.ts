@@ -1,4 +1,5 @@
-import type { CrmFieldValue, CrmRecord, JsonValue, LookupRequest } from '../mapping/types';
+import type { CrmFieldValue, CrmRecord, LookupRequest } from '../core/crm-record';
+import type { JsonValue } from '../core/json';
 
 /**
  * The shape of `WriteResult.sent`: for each record of the call, the exact

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
-import { buildTestApp } from '../../test/helpers/app';
-import { createTestDatabase, realPostgresUrl, testDbKinds } from '../../test/helpers/db';
+import { buildTestApp } from '../../test/support/app';
+import { createTestDatabase, realPostgresUrl, testDbKinds } from '../../test/support/db';
 import { openDatabase } from './client';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrationsApplied, runMigrations } from './migrate';
 

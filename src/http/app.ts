@@ -3,7 +3,7 @@ import { requestContext } from './request-context';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { databaseUnavailable } from '../db/errors';
-import { AppError, type ErrorBody } from '../errors';
+import { AppError, type ErrorBody } from '../core/errors';
 import type { Logger } from '../log';
 import type { MappingSet } from '../mapping/types';
 import type { Metrics } from '../metrics';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { serve, type HttpBindings, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../errors';
+import { AppError } from '../core/errors';
 import { nestsDeeperThan, readBodyText } from './body';
 
 /**

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { AppError } from '../errors';
+import { AppError } from '../core/errors';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

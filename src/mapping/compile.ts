@@ -12,24 +12,11 @@ import {
   type ValueInput,
   type ValueObjectInput,
 } from './schema';
-import {
-  activityTimeMs,
-  convertDuration,
-  isoFromMs,
-  isPhoneRegion,
-  isValidZone,
-  looseEquals,
-  tableKey,
-  toBoolean,
-  toDate,
-  toEmail,
-  toEpochMs,
-  toNumber,
-  toPhone,
-  toText,
-  truncate,
-} from './transforms';
-import { MappingError, type StoredEvent } from './types';
+import { convertDuration, looseEquals, tableKey, toBoolean, toEmail, toNumber, toText, truncate } from './transforms';
+import { isPhoneRegion, toPhone } from '../core/phone';
+import { activityTimeMs, isoFromMs, isValidZone, toDate, toEpochMs } from '../core/time';
+import { MappingError } from '../core/errors';
+import { type StoredEvent } from '../core/event';
 import { suggest, type YamlFile, type YamlPath } from './yaml-file';
 
 /**

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadMappings, type LoadedMappings } from './loader';
 import { syntheticEvents } from './synthetic';
-import { copyMappings, readFixture } from './test-support';
-import type { CrmRecord } from './types';
+import { copyMappings, readFixture } from '../../test/support/mappings';
+import type { CrmRecord } from '../core/crm-record';
 
 /**
  * A source file's crm: section adds, replaces and removes the CRM files'

@@ -1,14 +1,10 @@
 import { compileCondition, compileValue, type CompileEnv, type CondFn, type Scope, type ValueFn } from './compile';
 import type { CrmOverridesInput, LookupInput, RecordOverrideInput, RecordSpecInput, ValueInput } from './schema';
-import { isE164, toEmail, toText } from './transforms';
-import {
-  MappingError,
-  type CallActivity,
-  type CrmFieldValue,
-  type CrmKind,
-  type CrmRecord,
-  type LookupRequest,
-} from './types';
+import { toEmail, toText } from './transforms';
+import { isE164 } from '../core/phone';
+import { MappingError } from '../core/errors';
+import { type CrmFieldValue, type CrmKind, type CrmRecord, type LookupRequest } from '../core/crm-record';
+import { type CallActivity } from '../core/activity';
 import type { YamlPath } from './yaml-file';
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadExamples, runExamples, type ExampleCase } from './examples';
-import { copyMappings, SHIPPED_DIR } from './test-support';
+import { copyMappings, SHIPPED_DIR } from '../../test/support/mappings';
 
 /**
  * The example cases kept beside the mappings (mappings/examples/) run in

@@ -2,13 +2,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import path from 'node:path';
 import { z } from 'zod';
-import { SOURCE_NAMES, type SourceName } from '../sources/types';
+import { SOURCE_NAMES, type SourceName } from '../core/event';
 import type { MappingFileError } from './errors';
 import { sortErrors } from './errors';
 import { loadMappings, type LoadedMappings } from './loader';
 import type { JsonInput } from './schema';
 import { groupByCall, syntheticEvents } from './synthetic';
-import type { CallActivity, CrmKind, CrmRecord } from './types';
+import type { CrmKind, CrmRecord } from '../core/crm-record';
+import type { CallActivity } from '../core/activity';
 import { YamlFile } from './yaml-file';
 
 /**

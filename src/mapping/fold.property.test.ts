@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings, type LoadedMappings } from './loader';
-import { SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, scenarioEvents } from './test-support';
-import type { StoredEvent } from './types';
+import { SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, scenarioEvents } from '../../test/support/mappings';
+import type { StoredEvent } from '../core/event';
 
 /**
  * The fold is order-independent and idempotent: the same set of events gives

@@ -1,4 +1,4 @@
-import type { SourceName } from '../sources/types';
+import type { SourceName } from '../core/event';
 import {
   checkEventTypes,
   compileCondition,
@@ -9,33 +9,14 @@ import {
   type Scope,
   type ValueFn,
 } from './compile';
-import {
-  ACTIVITY_FIELD_KINDS,
-  ACTIVITY_FIELDS,
-  CALLBACK_FIELD_KINDS,
-  CALLBACK_FIELDS,
-  CALLBACK_STATUSES,
-  type ActivityFieldName,
-  type CallbackStatus,
-  type CallbackFieldName,
-  type FieldKind,
-  type FieldRulesInput,
-  type Merge,
-  type RuleInput,
-  type SortKey,
-  type ValueInput,
-  type SourceFileInput,
-} from './schema';
-import { activityTimeMs, isoFromMs, toNumber, toText } from './transforms';
-import {
-  MappingError,
-  emptyActivity,
-  type CallActivity,
-  type CallbackRequest,
-  type EventDisposition,
-  type JsonValue,
-  type StoredEvent,
-} from './types';
+import { ACTIVITY_FIELD_KINDS, ACTIVITY_FIELDS, CALLBACK_FIELD_KINDS, CALLBACK_FIELDS, type ActivityFieldName, type CallbackFieldName, type FieldKind, type FieldRulesInput, type Merge, type RuleInput, type SortKey, type ValueInput, type SourceFileInput } from './schema';
+import { CALLBACK_STATUSES, type CallbackStatus } from '../core/activity';
+import { toNumber, toText } from './transforms';
+import { activityTimeMs, isoFromMs } from '../core/time';
+import { MappingError } from '../core/errors';
+import { type JsonValue } from '../core/json';
+import { emptyActivity, type CallActivity, type CallbackRequest } from '../core/activity';
+import { type EventDisposition, type StoredEvent } from '../core/event';
 import { suggest, type YamlPath } from './yaml-file';
 
 /**

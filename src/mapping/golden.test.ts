@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { SourceName } from '../sources/types';
+import type { SourceName } from '../core/event';
 import { loadMappings, type LoadedMappings } from './loader';
 import { groupByCall, hccEventFromFileName, syntheticEvents } from './synthetic';
-import { FIXTURES_DIR, SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, fixturePayloads, scenarioEvents } from './test-support';
-import type { StoredEvent } from './types';
+import { FIXTURES_DIR, SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, fixturePayloads, scenarioEvents } from '../../test/support/mappings';
+import type { StoredEvent } from '../core/event';
 
 /**
  * Golden examples: every fixture (every documented event type of every

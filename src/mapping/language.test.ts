@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parsePath } from './paths';
 import { syntheticEvents } from './synthetic';
-import { MappingError } from './types';
-import { compileConditionSnippet, compileValueSnippet, testEvent } from './test-support';
+import { MappingError } from '../core/errors';
+import { compileConditionSnippet, compileValueSnippet, testEvent } from '../../test/support/mappings';
 
 async function value(yaml: string, payload: Record<string, unknown>, options: Parameters<typeof compileValueSnippet>[1] = {}): Promise<unknown> {
   const c = compileValueSnippet(yaml, options);

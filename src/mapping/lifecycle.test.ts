@@ -1,9 +1,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SourceName } from '../sources/types';
+import type { SourceName } from '../core/event';
 import { loadMappings, type LoadedMappings } from './loader';
 import { syntheticEvents } from './synthetic';
-import { copyMappings, fixturePayloads, readFixture, SHIPPED_DIR } from './test-support';
-import { MappingError, type CallActivity, type CrmRecord, type StoredEvent } from './types';
+import { copyMappings, fixturePayloads, readFixture, SHIPPED_DIR } from '../../test/support/mappings';
+import { MappingError } from '../core/errors';
+import { type CrmRecord } from '../core/crm-record';
+import { type CallActivity } from '../core/activity';
+import { type StoredEvent } from '../core/event';
 
 /**
  * The lifecycle rules the seed documents call for, declared in the mapping

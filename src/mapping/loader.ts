@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CountryCode } from 'libphonenumber-js';
 import { SOURCES } from '../sources';
-import { SOURCE_NAMES, type SourceName } from '../sources/types';
+import { SOURCE_NAMES, type SourceName } from '../core/event';
 import type { CompileEnv, CondFn, NamedConditions, Table } from './compile';
 import { compileCondition } from './compile';
 import { compileBaseRecord, compileCrmPlan, buildRecords, type BaseRecord, type CrmPlan } from './crm';
@@ -22,8 +22,13 @@ import {
   type TableInput,
   type TablesFileInput,
 } from './schema';
-import { isPhoneRegion, isValidZone } from './transforms';
-import { MappingError, type CallActivity, type CrmKind, type CrmRecord, type EventDisposition, type MappingSet, type StoredEvent } from './types';
+import { isPhoneRegion } from '../core/phone';
+import { isValidZone } from '../core/time';
+import { type MappingSet } from './types';
+import { MappingError } from '../core/errors';
+import { type CrmKind, type CrmRecord } from '../core/crm-record';
+import { type CallActivity } from '../core/activity';
+import { type EventDisposition, type StoredEvent } from '../core/event';
 import { YamlFile } from './yaml-file';
 
 export interface LoadOptions {

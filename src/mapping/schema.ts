@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TIME_FORMATS, type TimeFormat } from '../core/time';
 
 /**
  * The mapping language, as zod schemas. Structural checks live here (which
@@ -24,8 +25,6 @@ export const MERGES = ['last', 'first', 'min', 'max', 'lastEvent'] as const;
 export const SORT_KEYS = ['time', 'rank', 'received'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 export type Merge = (typeof MERGES)[number];
-export const TIME_FORMATS = ['epoch-s', 'epoch-ms', 'epoch.millis', 'iso', 'local'] as const;
-export type TimeFormat = (typeof TIME_FORMATS)[number];
 export const DURATION_UNITS = ['s', 'ms'] as const;
 export type DurationUnit = (typeof DURATION_UNITS)[number];
 export const LOOKUP_KINDS = ['phone', 'email', 'id', 'field'] as const;
@@ -65,8 +64,6 @@ export const CALLBACK_FIELDS = Object.keys(CALLBACK_FIELD_KINDS) as CallbackFiel
 export type FieldKind = 'direction' | 'text' | 'time' | 'seconds' | 'json' | 'callbackStatus';
 
 /** What a follow-up is: still to do, done, or withdrawn. A callback keeps its status instead of vanishing, so its CRM task is closed in place. */
-export const CALLBACK_STATUSES = ['open', 'done', 'cancelled'] as const;
-export type CallbackStatus = (typeof CALLBACK_STATUSES)[number];
 
 /** Everything a path in the activity scope (derive, CRM files) may start with. */
 export const ACTIVITY_READABLE = [

@@ -7,7 +7,7 @@ import { createLogger } from '../log';
 import { formatMappingErrors } from './errors';
 import { MappingStore } from './store';
 import { loadMappings } from './loader';
-import { copyMappings, readFixture, SHIPPED_DIR } from './test-support';
+import { copyMappings, readFixture, SHIPPED_DIR } from '../../test/support/mappings';
 import { syntheticEvents } from './synthetic';
 
 /** Log lines the store wrote, parsed. */

@@ -1,7 +1,7 @@
 import { parseConfig, type Config } from '../config';
 import { SOURCES } from '../sources';
-import type { SourceName } from '../sources/types';
-import type { StoredEvent } from './types';
+import type { SourceName } from '../core/event';
+import type { StoredEvent } from '../core/event';
 
 /**
  * StoredEvents built from bare vendor payloads, the way intake files them

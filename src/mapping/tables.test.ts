@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings, type LoadedMappings } from './loader';
 import { syntheticEvents } from './synthetic';
-import { readFixture, SHIPPED_DIR } from './test-support';
-import { emptyActivity, type CallActivity } from './types';
+import { readFixture, SHIPPED_DIR } from '../../test/support/mappings';
+import { emptyActivity, type CallActivity } from '../core/activity';
 
 /**
  * The value tables shipped with the defaults, pinned to the vendors'

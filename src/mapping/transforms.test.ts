@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  convertDuration,
-  isoFromMs,
-  looseEquals,
-  parseTextTime,
-  toDate,
-  toEmail,
-  toEpochMs,
-  toPhone,
-  truncate,
-} from './transforms';
+import { convertDuration, looseEquals, toEmail, truncate } from './transforms';
+import { toPhone } from '../core/phone';
+import { isoFromMs, parseTextTime, toDate, toEpochMs } from '../core/time';
 
 const iso = (v: unknown, f: Parameters<typeof toEpochMs>[1], zone = 'UTC'): string | null => {
   const ms = toEpochMs(v, f, zone);

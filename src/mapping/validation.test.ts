@@ -2,7 +2,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatMappingErrors } from './errors';
 import { loadMappings } from './loader';
-import { copyMappings } from './test-support';
+import { copyMappings } from '../../test/support/mappings';
 
 /**
  * Every kind of mistake a RevOps user can make in a mapping file, with the

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db/client';
 import { createLogger } from '../log';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
 import { IngestQueue, pgTextArray, repairJsonText, type NewEvent } from './ingest';
 
 describe('repairJsonText', () => {

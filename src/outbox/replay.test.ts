@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { addEvent, callRow, eventStatuses, seedCall } from '../admin/testing';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { addEvent, callRow, eventStatuses, seedCall } from '../../test/support/admin';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
 import { PENDING_CHANNEL } from './ingest';
 import { BulkReplayError, discardCall, loadReplayCandidate, matchReplay, replayCall, replayMatching } from './replay';
 import { completeSyncs } from './sync-store';

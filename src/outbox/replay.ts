@@ -1,7 +1,8 @@
 import type { Database, Queryable } from '../db/client';
 import type { SyncStatus } from '../db/schema';
-import type { JsonValue, StoredEvent } from '../mapping/types';
-import type { SourceName } from '../sources/types';
+import type { JsonValue } from '../core/json';
+import type { StoredEvent } from '../core/event';
+import type { SourceName } from '../core/event';
 import { PENDING_CHANNEL, pgTextArray } from './ingest';
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './sync-store';
 

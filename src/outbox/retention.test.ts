@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
 import { createLogger } from '../log';
 import { RetentionJob } from '../worker/retention';
 import { deleteExpiredBatch } from './retention';

@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '../db/client';
-import type { JsonValue, StoredEvent } from '../mapping/types';
-import type { SourceName } from '../sources/types';
+import type { JsonValue } from '../core/json';
+import type { StoredEvent } from '../core/event';
+import type { SourceName } from '../core/event';
 import { repairJsonText } from './ingest';
 
 /** A call the worker has leased. */

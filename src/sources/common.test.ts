@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { basicCredentials, canonicalJson, parseEpochDotMillis, parseEpochMillis, parseVendorTime, safeEqual } from './common';
+import { basicCredentials, canonicalJson, parseEpochDotMillis, parseEpochMillis, parseVendorTime } from './common';
+import { safeEqual } from '../core/secrets';
 
 describe('parseEpochDotMillis (Genesys OCS times)', () => {
   it.each([

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { SECRETS } from '../../test/helpers/app';
-import { fixtureJson, fixtureText } from '../../test/helpers/webhooks';
-import { sha256Hex } from './common';
+import { SECRETS } from '../../test/support/app';
+import { fixtureJson, fixtureText } from '../../test/support/webhooks';
+import { sha256Hex } from '../core/secrets';
 import { enreach } from './enreach';
-import { adapterConfig, RECEIVED_AT, webhook } from './test-support';
+import { adapterConfig, RECEIVED_AT, webhook } from '../../test/support/webhook-request';
 
 const config = adapterConfig();
 

@@ -1,4 +1,5 @@
-import { bodyHashKey, parseVendorTime, safeEqual, stringField } from './common';
+import { bodyHashKey, parseVendorTime, stringField } from './common';
+import { safeEqual } from '../core/secrets';
 import type { SourceAdapter } from './types';
 
 /** Events about a callback request rather than a call: their key is the request. */

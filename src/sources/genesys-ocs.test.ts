@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { SECRETS } from '../../test/helpers/app';
-import { fixtureJson, fixtureText } from '../../test/helpers/webhooks';
-import { sha256Hex } from './common';
+import { SECRETS } from '../../test/support/app';
+import { fixtureJson, fixtureText } from '../../test/support/webhooks';
+import { sha256Hex } from '../core/secrets';
 import { genesysOcs } from './genesys-ocs';
-import { adapterConfig, RECEIVED_AT, webhook } from './test-support';
+import { adapterConfig, RECEIVED_AT, webhook } from '../../test/support/webhook-request';
 
 const config = adapterConfig();
 const MESSAGE_GUID = '5C1E7C2A-9B7B-4E1F-8D7A-2F0E8B6A1C01';

@@ -1,4 +1,5 @@
-import { bodyHashKey, parseEpochDotMillis, safeEqual, stringField } from './common';
+import { bodyHashKey, parseEpochDotMillis, stringField } from './common';
+import { safeEqual } from '../core/secrets';
 import type { SourceAdapter } from './types';
 
 /**

@@ -1,4 +1,5 @@
-import { basicCredentials, parseVendorTime, safeEqual, sha256Hex, stringField } from './common';
+import { basicCredentials, parseVendorTime, stringField } from './common';
+import { safeEqual, sha256Hex } from '../core/secrets';
 import type { SourceAdapter } from './types';
 
 export const HCC_EVENTS = ['call-created', 'call-ended', 'call-saved', 'regulation-f-declined'] as const;
@@ -15,6 +16,7 @@ export const hcc: SourceAdapter = {
   name: 'hcc',
   title: 'Intelligent Contacts HCC webhooks',
   pathEvents: HCC_EVENTS,
+  timeZone: { variable: 'HCC_TIMEZONE', name: 'hccTimezone' },
   keptHeaders: ['content-type', 'user-agent'],
   enabled: (config) => config.HCC_SECRET !== undefined || config.HCC_BASIC_USER !== undefined,
   verify(request, config) {

@@ -1,7 +1,9 @@
 import { enreach } from './enreach';
 import { genesysOcs } from './genesys-ocs';
 import { hcc } from './hcc';
-import type { SourceAdapter, SourceName } from './types';
+import type { SourceAdapter } from './types';
+import type { Config } from '../config';
+import { SOURCE_NAMES, type SourceName } from '../core/event';
 import { ucontact } from './ucontact';
 import { webexCc } from './webex-cc';
 
@@ -14,5 +16,14 @@ export const SOURCES: Record<SourceName, SourceAdapter> = {
   'webex-cc': webexCc,
 };
 
-export type { SourceAdapter, SourceName } from './types';
-export { SOURCE_NAMES, isSourceName } from './types';
+export type { SourceAdapter } from './types';
+
+/** Each source's zone for zone-less vendor times, as configured (UTC when the source has none). */
+export function sourceTimeZones(config: Config): Record<SourceName, string> {
+  const zones = {} as Record<SourceName, string>;
+  for (const name of SOURCE_NAMES) {
+    const setting = SOURCES[name].timeZone;
+    zones[name] = setting === undefined ? 'UTC' : config[setting.variable];
+  }
+  return zones;
+}

@@ -1,11 +1,5 @@
+import type { SourceName } from '../core/event';
 import type { Config } from '../config';
-
-export const SOURCE_NAMES = ['genesys-ocs', 'enreach', 'ucontact', 'hcc', 'webex-cc'] as const;
-export type SourceName = (typeof SOURCE_NAMES)[number];
-
-export function isSourceName(value: string): value is SourceName {
-  return (SOURCE_NAMES as readonly string[]).includes(value);
-}
 
 /** What the adapter sees of one webhook request. */
 export interface IncomingWebhook {
@@ -56,6 +50,12 @@ export interface SourceAdapter {
    */
   verify(request: UnverifiedWebhook, config: Config, now: Date): VerifyResult;
   identify(request: IncomingWebhook, config: Config): EventIdentity;
+  /**
+   * For a vendor whose times carry no zone: the environment variable that
+   * names the account's IANA zone (default UTC), and the setting name a
+   * mapping file uses for it (`zone: $<name>`) and an examples file sets.
+   */
+  readonly timeZone?: { readonly variable: 'HCC_TIMEZONE' | 'UCONTACT_TIMEZONE'; readonly name: string };
   /** Lower-case names of headers worth keeping with the event; credentials are never listed. */
   readonly keptHeaders: readonly string[];
 }

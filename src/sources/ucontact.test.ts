@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, SECRETS } from '../../test/helpers/app';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
-import { fixtureJson, fixtureText, vendorRequest } from '../../test/helpers/webhooks';
+import { buildTestApp, SECRETS } from '../../test/support/app';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
+import { fixtureJson, fixtureText, vendorRequest } from '../../test/support/webhooks';
 import type { MappingSet } from '../mapping/types';
-import { sha256Hex } from './common';
-import { adapterConfig, RECEIVED_AT, webhook } from './test-support';
+import { sha256Hex } from '../core/secrets';
+import { adapterConfig, RECEIVED_AT, webhook } from '../../test/support/webhook-request';
 import { MISPLACED_MONTH_MIN_DISTANCE_MS, ucontact, ucontactTime } from './ucontact';
 
 const config = adapterConfig();

@@ -1,4 +1,5 @@
-import { bodyHashKey, parseVendorTime, safeEqual, stringField } from './common';
+import { bodyHashKey, parseVendorTime, stringField } from './common';
+import { safeEqual } from '../core/secrets';
 import type { SourceAdapter } from './types';
 
 /** Beyond this distance from its receipt, a date whose month slot repeats its minutes is the misplaced-month bug. */
@@ -45,6 +46,7 @@ export function ucontactTime(raw: unknown, zone: string, receivedAt: Date): Date
  */
 export const ucontact: SourceAdapter = {
   name: 'ucontact',
+  timeZone: { variable: 'UCONTACT_TIMEZONE', name: 'ucontactTimezone' },
   title: 'uContact event notifications',
   keptHeaders: ['content-type', 'user-agent'],
   enabled: (config) => config.UCONTACT_SECRET !== undefined,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { webexSignature } from '../../test/helpers/app';
-import { fixtureJson, fixtureText, sequenceEvents } from '../../test/helpers/webhooks';
-import { canonicalJson, sha256Hex } from './common';
-import { adapterConfig, webhook } from './test-support';
+import { webexSignature } from '../../test/support/app';
+import { fixtureJson, fixtureText, sequenceEvents } from '../../test/support/webhooks';
+import { canonicalJson } from './common';
+import { sha256Hex } from '../core/secrets';
+import { adapterConfig, webhook } from '../../test/support/webhook-request';
 import { WEBEX_TIMESTAMP_TOLERANCE_MS, webexCc } from './webex-cc';
 
 const config = adapterConfig();

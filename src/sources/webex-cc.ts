@@ -1,4 +1,5 @@
-import { bodyHashKey, canonicalJson, hmacSha256Hex, parseEpochMillis, safeEqual, sha256Hex, stringField } from './common';
+import { bodyHashKey, canonicalJson, parseEpochMillis, stringField } from './common';
+import { hmacSha256Hex, safeEqual, sha256Hex } from '../core/secrets';
 import type { SourceAdapter } from './types';
 
 /** How far X-WebExCC-Timestamp may be from our clock, either way. */

@@ -1,12 +1,15 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
-import { SyncError } from '../crm/types';
+import { SyncError } from '../core/errors';
 import { createLogger } from '../log';
-import { MappingError, emptyActivity, type CallActivity, type MappingSet, type StoredEvent } from '../mapping/types';
+import { type MappingSet } from '../mapping/types';
+import { MappingError } from '../core/errors';
+import { emptyActivity, type CallActivity } from '../core/activity';
+import { type StoredEvent } from '../core/event';
 import { Metrics } from '../metrics';
 import { IngestQueue, type NewEvent } from '../outbox/ingest';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/helpers/db';
-import { MemoryTarget, transient } from '../../test/helpers/memory-target';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
+import { MemoryTarget, transient } from '../../test/support/memory-target';
 import { SyncWorker, type WorkerConfig } from './worker';
 
 /**

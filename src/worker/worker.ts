@@ -1,3 +1,4 @@
+import { sleepUnlessAborted } from '../core/time';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -5,13 +6,18 @@ import pRetry from 'p-retry';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { classifyDbError } from '../db/errors';
-import { errorMessage } from '../errors';
+import { errorMessage } from '../core/errors';
 import { scrubPhones, type Logger } from '../log';
-import { MappingError, type CrmKind, type CrmRecord, type JsonValue, type MappingSet, type StoredEvent } from '../mapping/types';
+import { type MappingSet } from '../mapping/types';
+import { MappingError } from '../core/errors';
+import { type CrmKind, type CrmRecord } from '../core/crm-record';
+import { type JsonValue } from '../core/json';
+import { type StoredEvent } from '../core/event';
 import type { Metrics } from '../metrics';
 import { PENDING_CHANNEL } from '../outbox/ingest';
 import { claimBatch, completeSyncs, extendLeases, type ClaimedCall, type SyncCompletion } from '../outbox/sync-store';
-import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from '../crm/types';
+import { type CrmTarget, type WriteItem, type WriteResult } from '../crm/types';
+import { SyncError } from '../core/errors';
 import { nextAttemptAt } from './backoff';
 
 export type WorkerConfig = Pick<
@@ -206,7 +212,7 @@ export class SyncWorker {
     while (this.running) {
       const pausedUntil = this.deps.target.pausedUntil();
       if (pausedUntil && pausedUntil > this.now()) {
-        await sleep(Math.min(pausedUntil.getTime() - this.now().getTime(), this.deps.config.SYNC_POLL_MS), signal);
+        await sleepUnlessAborted(Math.min(pausedUntil.getTime() - this.now().getTime(), this.deps.config.SYNC_POLL_MS), signal);
         continue;
       }
       let handled: number;
@@ -217,7 +223,7 @@ export class SyncWorker {
         failures += 1;
         const level = classifyDbError(err) === 'unavailable' ? 'warn' : 'error';
         this.log[level]({ err, slot }, 'sync batch failed; backing off');
-        await sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal);
+        await sleepUnlessAborted(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal);
         continue;
       }
       if (handled === this.deps.target.maxBatch) {
@@ -229,7 +235,7 @@ export class SyncWorker {
       } else if (handled < this.deps.target.maxBatch && this.deps.config.SYNC_BATCH_WAIT_MS > 0) {
         // A part-full batch means we are keeping up: let the next one fill a
         // little so one CRM request carries many calls instead of a few.
-        await sleep(this.deps.config.SYNC_BATCH_WAIT_MS, signal);
+        await sleepUnlessAborted(this.deps.config.SYNC_BATCH_WAIT_MS, signal);
       }
     }
   }
@@ -406,7 +412,7 @@ export class SyncWorker {
         async (attempt) => {
           if (attempt > 1) {
             metrics.syncRetries.inc({ target: target.name, scope: 'quick' });
-            if (waitUntil !== undefined) await sleep(waitUntil - this.now().getTime(), signal);
+            if (waitUntil !== undefined) await sleepUnlessAborted(waitUntil - this.now().getTime(), signal);
             // Still ours? A retry must not re-send a call another worker now holds.
             await confirmLeases();
           }
@@ -502,19 +508,6 @@ function abortError(signal: AbortSignal): SyncError {
   const reason: unknown = signal.reason;
   const crmCode = reason instanceof LeaseLost ? LEASE_LOST : SHUTDOWN_ABORT;
   return new SyncError('transient', `write abandoned: ${errorMessage(reason)}`, { crmCode });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -7,12 +7,12 @@ import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { IngestQueue } from '../../src/outbox/ingest';
 import { SyncWorker } from '../../src/worker/worker';
-import { copyShippedMappings, useAdminTestDatabase } from '../../src/admin/test-setup';
-import { fastWorkerConfig } from '../../src/admin/testing';
+import { copyShippedMappings, useAdminTestDatabase } from '../support/admin-setup';
+import { fastWorkerConfig } from '../support/admin';
 import { FakeSalesforce } from '../fakes/salesforce';
-import { SECRETS } from '../helpers/app';
-import { testDbKinds } from '../helpers/db';
-import { fixtureJson, vendorRequest } from '../helpers/webhooks';
+import { SECRETS } from '../support/app';
+import { testDbKinds } from '../support/db';
+import { fixtureJson, vendorRequest } from '../support/webhooks';
 
 /**
  * A callback's follow-up Task on the real stack (the shipped mappings,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { FakeRequestEvent } from '../fakes/http';
 import type { SalesforceRequestKind } from '../fakes/salesforce';
-import { realPostgresUrl } from '../helpers/db';
+import { realPostgresUrl } from '../support/db';
 import type { WorkerProcess } from './harness';
 import {
   attemptRows,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { FakeRequestEvent } from '../fakes/http';
 import type { SalesforceRequestKind } from '../fakes/salesforce';
-import { realPostgresUrl } from '../helpers/db';
+import { realPostgresUrl } from '../support/db';
 import { attemptRows, callRows, expectDeliveredExactlyOnce, hccCall, openScenario, range, waitSettled, type Scenario } from './scenario';
 
 /**

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parseDocument } from 'yaml';
-import { realPostgresUrl } from '../helpers/db';
+import { realPostgresUrl } from '../support/db';
 import {
   SHIPPED_MAPPINGS,
   attemptRows,

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { realPostgresUrl } from '../helpers/db';
+import { realPostgresUrl } from '../support/db';
 import { sleep } from './harness';
 import { attemptRows, expectDeliveredExactlyOnce, hccCall, openScenario, range, waitSettled, type Scenario } from './scenario';
 

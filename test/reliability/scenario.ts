@@ -2,12 +2,13 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import type { Database } from '../../src/db/client';
 import { loadMappings } from '../../src/mapping';
-import type { CrmFieldValue, MappingSet } from '../../src/mapping/types';
+import type { MappingSet } from '../../src/mapping/types';
+import type { CrmFieldValue } from '../../src/core/crm-record';
 import { loadEvents } from '../../src/outbox/sync-store';
 import { startFakeSalesforce, type FakeSalesforce, type SObject } from '../fakes/salesforce';
-import { buildTestApp, type TestApp } from '../helpers/app';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { fixtureJson, vendorRequest } from '../helpers/webhooks';
+import { buildTestApp, type TestApp } from '../support/app';
+import { createTestDatabase, type TestDatabase } from '../support/db';
+import { fixtureJson, vendorRequest } from '../support/webhooks';
 import { ROOT, WorkerFleet, waitUntil } from './harness';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildTestApp } from '../../../test/helpers/app';
-import { createTestDatabase } from '../../../test/helpers/db';
+import { buildTestApp } from '../../../test/support/app';
+import { createTestDatabase } from '../../../test/support/db';
 import type { MappingSet } from '../../mapping/types';
 
 const unusedMappings: MappingSet = {

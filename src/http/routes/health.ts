@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Database } from '../../db/client';
 import { migrationsApplied } from '../../db/migrate';
-import { AppError, errorMessage } from '../../errors';
+import { AppError, errorMessage } from '../../core/errors';
 import type { AppEnv } from '../context';
 
 /** GET /healthz: the process answers. GET /readyz: the database answers and is migrated. */

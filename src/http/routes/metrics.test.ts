@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../config';
 import { createLogger } from '../../log';
-import { emptyActivity, type MappingSet } from '../../mapping/types';
+import { type MappingSet } from '../../mapping/types';
+import { emptyActivity } from '../../core/activity';
 import { SyncWorker } from '../../worker/worker';
-import { buildTestApp } from '../../../test/helpers/app';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../../test/helpers/db';
-import { MemoryTarget, transient } from '../../../test/helpers/memory-target';
-import { fixtureText, vendorRequest } from '../../../test/helpers/webhooks';
+import { buildTestApp } from '../../../test/support/app';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../../test/support/db';
+import { MemoryTarget, transient } from '../../../test/support/memory-target';
+import { fixtureText, vendorRequest } from '../../../test/support/webhooks';
 
 const mappings: MappingSet = {
   classify: (_source, eventType) => (eventType === 'QueueStatus' ? 'ignore' : 'sync'),

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../db/client';
-import type { EventDisposition, MappingSet } from '../../mapping/types';
-import type { SourceName } from '../../sources/types';
-import { buildTestApp, SECRETS, webexSignature, type TestApp } from '../../../test/helpers/app';
-import { createTestDatabase, testDbKinds, type TestDatabase } from '../../../test/helpers/db';
-import { fixtureJson, fixtureText, vendorRequest } from '../../../test/helpers/webhooks';
+import type { MappingSet } from '../../mapping/types';
+import type { EventDisposition } from '../../core/event';
+import type { SourceName } from '../../core/event';
+import { buildTestApp, SECRETS, webexSignature, type TestApp } from '../../../test/support/app';
+import { createTestDatabase, testDbKinds, type TestDatabase } from '../../../test/support/db';
+import { fixtureJson, fixtureText, vendorRequest } from '../../../test/support/webhooks';
 
 /** Intake only asks the mappings what to do with an event type; these tests pin that answer. */
 const DISPOSITIONS: Record<string, EventDisposition> = {

@@ -1,11 +1,12 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { Config } from '../../config';
-import { AppError } from '../../errors';
+import { AppError } from '../../core/errors';
 import type { MappingSet } from '../../mapping/types';
 import type { Metrics } from '../../metrics';
 import { IngestError, type IngestQueue } from '../../outbox/ingest';
-import { SOURCES, isSourceName, type SourceAdapter } from '../../sources';
+import { SOURCES, type SourceAdapter } from '../../sources';
+import { isSourceName } from '../../core/event';
 import { parseJsonObject, readBodyText } from '../body';
 import type { AppEnv } from '../context';
 

@@ -1,6 +1,6 @@
-import { testConfig, type Config } from '../config';
-import { SECRETS } from '../../test/helpers/app';
-import type { IncomingWebhook } from './types';
+import { testConfig, type Config } from '../../src/config';
+import { SECRETS } from './app';
+import type { IncomingWebhook } from '../../src/sources/types';
 
 /** The test secrets of every source, plus overrides (e.g. a time zone). */
 export function adapterConfig(overrides: Record<string, string | undefined> = {}): Config {

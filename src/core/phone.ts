@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 
 /**
  * Phone numbers as the lookups need them. The mapping layer hands us E.164;
@@ -8,6 +8,8 @@ import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js'
  * differences match and look-alikes (same digits, other country) do not.
  */
 
+// 7 to 15 digits: the shortest numbers in use (e.g. Saint Helena's +290 and
+// four digits) have seven; the mapping and the CRM lookups must agree.
 const E164 = /^\+[1-9]\d{6,14}$/;
 
 export function isE164(value: string): boolean {
@@ -56,4 +58,26 @@ export function searchDigits(e164: string): string[] {
 
 export function regionOf(value: string): CountryCode {
   return value as CountryCode;
+}
+
+export function isPhoneRegion(region: string): region is CountryCode {
+  return isSupportedCountry(region);
+}
+
+// The same numbers recur across the events of a call and across calls: parse each once.
+const phoneCache = new Map<string, string>();
+const PHONE_CACHE_MAX = 20_000;
+
+/** E.164 when libphonenumber says the number is valid for the region, else the trimmed raw value. */
+export function toPhone(value: unknown, region: CountryCode): string | null {
+  const raw = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : null;
+  if (raw === null || raw === '') return null;
+  const key = `${region}:${raw}`;
+  const hit = phoneCache.get(key);
+  if (hit !== undefined) return hit;
+  const parsed = parsePhoneNumberFromString(raw, region);
+  const out = parsed?.isValid() ? parsed.number : raw;
+  if (phoneCache.size >= PHONE_CACHE_MAX) phoneCache.clear();
+  phoneCache.set(key, out);
+  return out;
 }

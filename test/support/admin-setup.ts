@@ -2,11 +2,11 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
-import type { Logger } from '../log';
-import { MappingStore } from '../mapping';
-import type { FakeSalesforce } from '../../test/fakes/salesforce';
-import { createTestDatabase, type TestDatabase, type TestDbKind } from '../../test/helpers/db';
-import { fixtureJson, vendorRequest } from '../../test/helpers/webhooks';
+import type { Logger } from '../../src/log';
+import { MappingStore } from '../../src/mapping';
+import type { FakeSalesforce } from '../fakes/salesforce';
+import { createTestDatabase, type TestDatabase, type TestDbKind } from './db';
+import { fixtureJson, vendorRequest } from './webhooks';
 
 /**
  * Set-up the admin's test files share (vitest hooks, the real mappings and

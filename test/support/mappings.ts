@@ -3,13 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CountryCode } from 'libphonenumber-js';
 import { expect } from 'vitest';
-import { compileCondition, compileValue, type CompileEnv, type NamedConditions, type Table } from './compile';
-import type { MappingFileError } from './errors';
-import { conditionSchema, valueSchema, type Scalar } from './schema';
-import type { SourceName } from '../sources/types';
-import { hccEventFromFileName, syntheticEvents, type SyntheticInput } from './synthetic';
-import type { CrmRecord, StoredEvent } from './types';
-import { YamlFile } from './yaml-file';
+import { compileCondition, compileValue, type CompileEnv, type NamedConditions, type Table } from '../../src/mapping/compile';
+import type { MappingFileError } from '../../src/mapping/errors';
+import { conditionSchema, valueSchema, type Scalar } from '../../src/mapping/schema';
+import type { SourceName } from '../../src/core/event';
+import { hccEventFromFileName, syntheticEvents, type SyntheticInput } from '../../src/mapping/synthetic';
+import type { CrmRecord } from '../../src/core/crm-record';
+import type { StoredEvent } from '../../src/core/event';
+import { YamlFile } from '../../src/mapping/yaml-file';
 
 /**
  * Helpers for the mapping tests: compile a single value or condition from a

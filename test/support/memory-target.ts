@@ -1,5 +1,6 @@
-import { SyncError, type CrmTarget, type WriteItem, type WriteResult } from '../../src/crm/types';
-import type { CrmRecord } from '../../src/mapping/types';
+import { type CrmTarget, type WriteItem, type WriteResult } from '../../src/crm/types';
+import { SyncError } from '../../src/core/errors';
+import type { CrmRecord } from '../../src/core/crm-record';
 
 /**
  * A CRM target at the interface level, for the worker's own mechanics

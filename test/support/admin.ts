@@ -1,10 +1,14 @@
-import type { Queryable } from '../db/client';
-import type { SyncStatus } from '../db/schema';
-import { testConfig } from '../config';
-import { MappingError, emptyActivity, type CallActivity, type CrmRecord, type EventDisposition, type MappingSet, type StoredEvent } from '../mapping/types';
-import type { NewEvent } from '../outbox/ingest';
-import type { SourceName } from '../sources/types';
-import type { WorkerConfig } from '../worker/worker';
+import type { Queryable } from '../../src/db/client';
+import type { SyncStatus } from '../../src/db/schema';
+import { testConfig } from '../../src/config';
+import { type MappingSet } from '../../src/mapping/types';
+import { MappingError } from '../../src/core/errors';
+import { type CrmRecord } from '../../src/core/crm-record';
+import { emptyActivity, type CallActivity } from '../../src/core/activity';
+import { type EventDisposition, type StoredEvent } from '../../src/core/event';
+import type { NewEvent } from '../../src/outbox/ingest';
+import type { SourceName } from '../../src/core/event';
+import type { WorkerConfig } from '../../src/worker/worker';
 
 /**
  * Test support for the admin's tests (not loaded by the service): a mapping

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { SourceName } from '../../src/sources/types';
+import type { SourceName } from '../../src/core/event';
 import { SECRETS, webexSignature } from './app';
 
 export const FIXTURES_DIR = path.resolve(import.meta.dirname, '../fixtures');
