@@ -1,7 +1,7 @@
 import { defineConfig } from 'drizzle-kit';
 
 // `npm run db:generate` writes reviewed SQL migrations into drizzle/ from
-// src/db/schema.ts; the service applies them at start (src/db/migrate.ts).
+// src/db/schema.ts; the service applies them at start (src/db/run-migrations.ts).
 export default defineConfig({
   dialect: 'postgresql',
   schema: './src/db/schema.ts',

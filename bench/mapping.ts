@@ -10,18 +10,16 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { groupByCall, loadMappings, syntheticEvents } from '../src/mapping';
-import { type StoredEvent } from '../src/core/event';
-import { hccEventFromFileName } from '../src/mapping/synthetic';
-import type { SourceName } from '../src/core/event';
+import { loadMappings } from '../src/mapping';
+import { SOURCE_NAMES, type SourceName, type StoredEvent } from '../src/core/event';
+import { groupByCall, pathEventFromFileName, syntheticEvents } from '../src/intake/synthetic-events';
+import { fixturePath, fixturesDir } from '../test/support/source-files';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);
 const root = path.resolve(import.meta.dirname, '..');
-const fixtures = path.join(root, 'test', 'fixtures');
-const SOURCES: SourceName[] = ['genesys-ocs', 'enreach', 'ucontact', 'hcc', 'webex-cc'];
 
-const loaded = await loadMappings({ dir: path.join(root, 'mappings'), defaultRegion: 'US', hccTimezone: 'America/Chicago' });
+const loaded = await loadMappings({ dir: path.join(root, 'mappings'), defaultRegion: 'US', timeZones: { hcc: 'America/Chicago' } });
 if (!loaded.ok) {
   process.stderr.write(`mappings do not load:\n${JSON.stringify(loaded.errors, null, 2)}\n`);
   process.exit(1);
@@ -30,15 +28,15 @@ const set = loaded.set;
 
 /** Every fixture of a source as events, grouped into calls (the fixtures of one call share its key). */
 const calls: { source: SourceName; callKey: string; events: StoredEvent[] }[] = [];
-for (const source of SOURCES) {
+for (const source of SOURCE_NAMES) {
   const inputs = [];
-  for (const file of (await readdir(path.join(fixtures, source))).filter((f) => f.endsWith('.json')).sort()) {
-    const doc = JSON.parse(await readFile(path.join(fixtures, source, file), 'utf8')) as Record<string, unknown>;
+  for (const file of (await readdir(fixturesDir(source))).filter((f) => f.endsWith('.json')).sort()) {
+    const doc = JSON.parse(await readFile(fixturePath(source, file), 'utf8')) as Record<string, unknown>;
     const bodies = Array.isArray(doc.events) ? (doc.events as Record<string, unknown>[]) : [doc];
-    const eventType = source === 'hcc' ? hccEventFromFileName(file) : undefined;
+    const eventType = pathEventFromFileName(source, file);
     for (const payload of bodies) inputs.push({ payload, eventType });
   }
-  const events = syntheticEvents(source, inputs, { hccTimezone: 'America/Chicago' });
+  const events = syntheticEvents(source, inputs, { timeZones: { hcc: 'America/Chicago' } });
   for (const [callKey, list] of groupByCall(events)) {
     const synced = list.filter((e) => set.classify(source, e.eventType) === 'sync');
     if (synced.length > 0) calls.push({ source, callKey, events: list });

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import type { SourceName } from '../src/core/event';
+import { fixturePath } from '../test/support/source-files';
 import type { PreparedRequest } from './load';
-import { ROOT } from './util';
 
 /** Share of requests that re-send a recent body (a vendor re-delivery). */
 const DUPLICATE_SHARE = 0.05;
@@ -15,7 +15,7 @@ export const SECRETS = {
   WEBEX_CC_SECRET: 'bench-webex-secret',
 };
 
-const fixture = (source: string, name: string) => JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures', source, name), 'utf8')) as Record<string, unknown>;
+const fixture = (source: SourceName, name: string) => JSON.parse(readFileSync(fixturePath(source, name), 'utf8')) as Record<string, unknown>;
 
 /** Realistic bodies from the fixtures, each made a distinct event by a counter. */
 export function requestFactory(options: { eventsPerCall?: number } = {}): () => PreparedRequest {

@@ -3,14 +3,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../src/config';
 import { openDatabase, type Database } from '../src/db/client';
-import { runMigrations } from '../src/db/migrate';
+import { runMigrations } from '../src/db/run-migrations';
 import { createLogger } from '../src/log';
 import { loadMappings } from '../src/mapping';
-import type { MappingSet } from '../src/mapping/types';
-import { IngestQueue, type NewEvent } from '../src/outbox/ingest';
+import type { MappingSet } from '../src/mapping/mapping-set';
+import { IngestQueue } from '../src/outbox/ingest';
+import { type NewEvent } from '../src/outbox/insert-events';
 import { SOURCES } from '../src/sources';
 import type { SourceName } from '../src/core/event';
 import { startFakeSalesforce, type StartedFakeSalesforce } from '../test/fakes/salesforce';
+import { fixturePath } from '../test/support/source-files';
 import { SECRETS, requestFactory } from './requests';
 import { ROOT, freePort, freshDatabase, sampleRss, startBundledService, stopProcess, waitReady } from './util';
 
@@ -44,8 +46,8 @@ const AGENTS = ['jane.doe@example.com', 'maria.lopez@example.com', 'sample.agent
 
 const logger = createLogger({ level: 'warn' });
 const config = parseConfig({ ...SECRETS, LOG_LEVEL: 'warn' });
-const fixture = (source: string, name: string) =>
-  JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures', source, name), 'utf8')) as Record<string, unknown>;
+const fixture = (source: SourceName, name: string) =>
+  JSON.parse(readFileSync(fixturePath(source, name), 'utf8')) as Record<string, unknown>;
 
 // ---------------------------------------------------------------------------
 // Realistic calls: the fixtures' event sequences of each source, with ids and
@@ -135,7 +137,7 @@ async function setUp(): Promise<Env> {
   const crm = await startFakeSalesforce({ latencyMs: CRM_LATENCY_MS });
   for (let i = 0; i < PHONE_POOL; i += 2) crm.fake.addContact({ LastName: `Customer ${i}`, Phone: phoneOf(i) });
   for (const email of AGENTS) crm.fake.addUser({ Email: email, Username: email, LastName: email.split('@')[0] ?? email, IsActive: true });
-  const loaded = await loadMappings({ dir: path.join(ROOT, 'mappings'), defaultRegion: 'US', hccTimezone: 'UTC' });
+  const loaded = await loadMappings({ dir: path.join(ROOT, 'mappings'), defaultRegion: 'US', timeZones: { hcc: 'UTC' } });
   if (!loaded.ok) throw new Error('mappings do not load');
   const ingest = new IngestQueue(database, { maxBatch: 500, maxInFlight: 2, timeoutMs: 30_000 }, logger);
   return { database, url: db.url, drop: db.drop, crm, ingest, mappings: loaded.set };

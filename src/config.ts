@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { CRM_TARGETS, type CrmTargetName } from './crm/target-names';
+import { boolFromEnv, httpUrl, intFromEnv, optionalSecret, optionalString, type EnvRule } from './env-values';
+import { sourceEnvRules, sourceEnvShape } from './sources/settings-registry';
 
 /**
  * Every environment variable the service reads, parsed once at start-up.
@@ -6,43 +9,10 @@ import { z } from 'zod';
  * (see `loadConfig`), never a stack trace.
  */
 
-const optionalSecret = z
-  .string()
-  .transform((s) => s.trim())
-  .optional()
-  .transform((s) => (s === undefined || s === '' ? undefined : s));
-
-const optionalString = optionalSecret;
-
-const intFromEnv = (def: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(def);
-
-const boolFromEnv = (def: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .default(def ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-function isIanaZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const httpUrl = z
-  .string()
-  .url()
-  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
-  .transform((u) => u.replace(/\/+$/, ''));
-
 export const ROLES = ['all', 'web', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const CRM_TARGETS = ['salesforce', 'hubspot', 'dry-run'] as const;
-export type CrmTargetName = (typeof CRM_TARGETS)[number];
+export { CRM_TARGETS, type CrmTargetName };
 
 export const envSchema = z
   .object({
@@ -67,16 +37,8 @@ export const envSchema = z
     /** Insert statements in flight at once; webhooks arriving meanwhile form the next batch. */
     INGEST_MAX_IN_FLIGHT: intFromEnv(2, 1, 64),
 
-    GENESYS_OCS_SECRET: optionalSecret,
-    ENREACH_SECRET: optionalSecret,
-    UCONTACT_SECRET: optionalSecret,
-    /** uContact dates carry no zone either; read them in this IANA zone. */
-    UCONTACT_TIMEZONE: z.string().default('UTC').refine(isIanaZone, 'must be an IANA time zone such as America/Montevideo'),
-    HCC_SECRET: optionalSecret,
-    HCC_BASIC_USER: optionalString,
-    HCC_BASIC_PASSWORD: optionalSecret,
-    HCC_TIMEZONE: z.string().default('UTC').refine(isIanaZone, 'must be an IANA time zone such as America/Chicago'),
-    WEBEX_CC_SECRET: optionalSecret,
+    /** Each source's credentials and settings: src/sources/<vendor>/settings.ts. */
+    ...sourceEnvShape,
 
     MAPPINGS_DIR: z.string().default('./mappings'),
     /** Default region for phone numbers written without a country code (ISO 3166 alpha-2). */
@@ -148,15 +110,8 @@ export const envSchema = z
 export type Env = z.infer<typeof envSchema>;
 type EnvName = keyof Env;
 
-/**
- * Rules across variables. Each names the variables it reads, and runs
- * whenever all of those are valid on their own, so one bad value elsewhere
- * does not hide it: the start-up message lists every problem at once.
- */
-interface CrossFieldRule {
-  reads: readonly EnvName[];
-  check(env: Env): { variable: EnvName; message: string } | null;
-}
+/** Rules across variables (see EnvRule): the sources' own first, then the service's. */
+type CrossFieldRule = EnvRule<Env>;
 
 const SALESFORCE_AUTH_VARIABLES = [
   'SALESFORCE_CLIENT_ID',
@@ -169,16 +124,7 @@ const SALESFORCE_AUTH_VARIABLES = [
 ] as const satisfies readonly EnvName[];
 
 const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
-  {
-    reads: ['HCC_BASIC_USER', 'HCC_BASIC_PASSWORD'],
-    check: (env) =>
-      (env.HCC_BASIC_USER === undefined) !== (env.HCC_BASIC_PASSWORD === undefined)
-        ? {
-            variable: env.HCC_BASIC_USER === undefined ? 'HCC_BASIC_USER' : 'HCC_BASIC_PASSWORD',
-            message: 'HCC_BASIC_USER and HCC_BASIC_PASSWORD must be set together',
-          }
-        : null,
-  },
+  ...sourceEnvRules,
   {
     reads: ['CRM_TARGET', 'HUBSPOT_ACCESS_TOKEN'],
     check: (env) =>

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { credentialHeaders } from './sources/settings-registry';
 
 export type { Logger };
 
@@ -6,13 +7,10 @@ export type { Logger };
  * pino JSON logs. Secrets and phone numbers never reach a log line: callers
  * log ids and masked numbers (see `maskPhone`), and these paths are redacted
  * as a second line of defence should a header bag or config object slip in.
+ * The header names come from every source's settings (its credential headers).
  */
 const REDACT_PATHS = [
-  'headers.authorization',
-  'headers["x-api-key"]',
-  'headers["x-benemen-token"]',
-  'headers["x-webexcc-signature"]',
-  'headers.cookie',
+  ...new Set(['authorization', ...credentialHeaders, 'cookie'].map((name) => `headers[${JSON.stringify(name)}]`)),
   'req.headers.authorization',
   'req.headers.cookie',
   '*.accessToken',

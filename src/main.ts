@@ -2,16 +2,16 @@ import { serve, type ServerType } from '@hono/node-server';
 import { loadConfigOrExit, ROLES, type Config, type Role } from './config';
 import { createCrmTarget, type CrmTarget } from './crm';
 import { openDatabase, type Database } from './db/client';
-import { runMigrations } from './db/migrate';
+import { runMigrations } from './db/run-migrations';
 import { errorMessage } from './core/errors';
 import { createApp } from './http/app';
 import { createLogger, type Logger } from './log';
 import { MappingStore, formatMappingErrors } from './mapping';
 import { Metrics } from './metrics';
 import { IngestQueue } from './outbox/ingest';
-import { SOURCES } from './sources';
-import { RetentionJob } from './worker/retention';
-import { SyncWorker } from './worker/worker';
+import { SOURCES, sourceTimeZones } from './sources';
+import { RetentionJob } from './worker/retention-schedule';
+import { SyncWorker } from './worker/loop';
 import { mountAdmin } from './admin';
 
 /**
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const opened = await MappingStore.open({
     dir: config.MAPPINGS_DIR,
     defaultRegion: config.DEFAULT_PHONE_REGION,
-    hccTimezone: config.HCC_TIMEZONE,
+    timeZones: sourceTimeZones(config),
     logger,
   });
   if (!opened.ok) {

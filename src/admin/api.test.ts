@@ -8,7 +8,7 @@ import { createApp } from '../http/app';
 import { createLogger } from '../log';
 import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
-import { SyncWorker } from '../worker/worker';
+import { SyncWorker } from '../worker/loop';
 import { testDbKinds, type TestDatabase } from '../../test/support/db';
 import { MemoryTarget } from '../../test/support/memory-target';
 import { adminApi } from './api';

@@ -3,9 +3,9 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../config';
-import { databaseUnavailable } from '../db/errors';
 import { AppError } from '../core/errors';
 import type { AppEnv } from '../http/context';
+import { jsonErrorResponse } from '../http/error-response';
 import { ADMIN_DISABLED_MESSAGE, BEARER_MESSAGES, actorFrom, auditText, checkBearer } from './auth';
 import {
   AuditListSchema,
@@ -38,7 +38,7 @@ const MAX_BODY_BYTES = 64 * 1024;
  * middleware) because the page shares the /admin prefix and has its own
  * session auth. It runs before input validation, so a caller without the
  * token learns nothing about what the API accepts. A refused request is
- * audited (the first few per address and window, see AdminService.bearerFailed).
+ * audited (the first few per address and window, see AuthAudit.bearerFailed).
  */
 export function requireAdminToken(config: Pick<Config, 'ADMIN_TOKEN'>, service: Pick<AdminService, 'bearerFailed'>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -110,7 +110,7 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
         unknown: result.target === 'json' ? 'unknown field' : 'unknown parameter',
         whole: result.target === 'json' ? 'body' : result.target,
       });
-      return c.json({ error: { code: 'validation_failed', message } }, 400);
+      return jsonErrorResponse(c, new AppError('validation_failed', message));
     },
   }).basePath('/admin');
 
@@ -317,29 +317,22 @@ export function openApiDocument(api: OpenAPIHono<AppEnv, {}, '/admin'>) {
 }
 
 /**
- * Errors of the admin API as `{ error: { code, message } }`: AppErrors as
- * they are, hono's own HTTPExceptions (a malformed JSON body, a wrong
- * Content-Type) translated, an unreachable database as 503 (worth a retry,
- * unlike a 500); anything else goes on to the app's handler (500).
+ * Errors of the admin API, answered by the app's one error helper; hono's
+ * own HTTPExceptions (a malformed JSON body, a wrong Content-Type, a body
+ * too large) are first translated into the AppErrors they mean.
  */
-export const apiErrorHandler: ErrorHandler<AppEnv> = (err, c: Context<AppEnv>) => {
-  if (err instanceof AppError) return c.json(err.toBody(), err.status);
-  const dbFailure = databaseUnavailable(err);
-  if (dbFailure !== undefined) {
-    c.get('log').warn({ err: dbFailure }, 'admin API: the database is unavailable');
-    const unavailable = new AppError('database_unavailable', 'the database cannot be reached right now; try again shortly');
-    return c.json(unavailable.toBody(), unavailable.status);
+export const apiErrorHandler: ErrorHandler<AppEnv> = (err, c: Context<AppEnv>) =>
+  jsonErrorResponse(c, err instanceof HTTPException ? fromHttpException(err) : err);
+
+function fromHttpException(err: HTTPException): AppError {
+  switch (err.status) {
+    case 415:
+      return new AppError('unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
+    case 413:
+      return new AppError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    case 400:
+      return new AppError('invalid_json', 'the body is not valid JSON');
+    default:
+      return new AppError('bad_request', err.message || 'bad request');
   }
-  if (err instanceof HTTPException) {
-    const mapped =
-      err.status === 415
-        ? new AppError('unsupported_media_type', 'send the body as JSON with Content-Type: application/json')
-        : err.status === 413
-          ? new AppError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`)
-          : err.status === 400
-            ? new AppError('invalid_json', 'the body is not valid JSON')
-            : new AppError('bad_request', err.message || 'bad request');
-    return c.json(mapped.toBody(), mapped.status);
-  }
-  throw err;
-};
+}

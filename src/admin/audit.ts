@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/client';
 import type { JsonValue } from '../core/json';
+import type { Logger } from '../log';
 import type { Actor } from './auth';
 import type { AuditEntry } from './schemas';
 
@@ -73,4 +74,14 @@ export async function recentAudit(db: Queryable, limit: number): Promise<AuditEn
     via: r.via,
     details: r.details,
   }));
+}
+
+/** The request's logger (with its reqId) when the action came through HTTP, else the given one (the admin's). */
+export function actorLogger(fallback: Logger, actor: Actor): Logger {
+  return actor.log ? actor.log.child({ component: 'admin' }) : fallback;
+}
+
+/** The log line that goes with an audited action. */
+export function logAction(fallback: Logger, actor: Actor, action: AuditAction, subject: string | null, details: Record<string, unknown>): void {
+  actorLogger(fallback, actor).info({ admin: { action, subject, via: actor.via, ip: actor.ip }, ...details }, `admin ${action}`);
 }

@@ -1,10 +1,10 @@
 import type { Hono } from 'hono';
 import type { Config } from '../config';
-import type { CrmTarget } from '../crm/types';
+import type { CrmTarget } from '../crm/engine/target-contract';
 import type { Database } from '../db/client';
 import type { AppEnv } from '../http/context';
 import type { Logger } from '../log';
-import type { MappingSet } from '../mapping/types';
+import type { MappingSet } from '../mapping/mapping-set';
 import { adminApi } from './api';
 import { clientAddress } from './auth';
 import { adminPage } from './page';

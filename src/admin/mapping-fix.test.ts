@@ -1,13 +1,13 @@
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
-import { SalesforceTarget } from '../crm/salesforce';
+import { SalesforceTarget } from '../crm/salesforce/salesforce-target';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';
 import type { MappingStore } from '../mapping';
 import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
-import { SyncWorker } from '../worker/worker';
+import { SyncWorker } from '../worker/loop';
 import { FakeSalesforce } from '../../test/fakes/salesforce';
 import { SECRETS } from '../../test/support/app';
 import { testDbKinds } from '../../test/support/db';

@@ -8,7 +8,7 @@ import { IngestQueue } from '../outbox/ingest';
 import { testDbKinds, type TestDatabase } from '../../test/support/db';
 import { ADMIN_DISABLED_MESSAGE, SESSION_TTL_SECONDS } from './auth';
 import { mountAdmin } from './index';
-import { LOGIN_MAX_FAILURES } from './service';
+import { LOGIN_MAX_FAILURES } from './auth-audit';
 import { useAdminTestDatabase } from '../../test/support/admin-setup';
 import { ADMIN_TOKEN, FixableMappings, auditRows, callRow, eventStatuses, seedCall } from '../../test/support/admin';
 

@@ -7,14 +7,19 @@ import { HTTPException } from 'hono/http-exception';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from '../config';
-import { databaseUnavailable } from '../db/errors';
 import { AppError } from '../core/errors';
 import type { AppEnv } from '../http/context';
+import { errorResponse } from '../http/error-response';
 import { ADMIN_DISABLED_MESSAGE, SESSION_COOKIE, SESSION_TTL_SECONDS, actorFrom, csrfTokenMatches, isHttps, newSession, sameHostOrigin, verifySession, type Session } from './auth';
 import { safeEqual } from '../core/secrets';
 import { BulkReplayBodySchema, ListQuerySchema, callCount, describeIssues } from './schemas';
-import { ActionRefused, type AdminService } from './service';
-import { ADMIN_CSS, ConfirmBulkView, DashboardView, DetailView, LoginView, MessageView, type DashboardFilters } from './views';
+import type { AdminService } from './service';
+import { ActionRefused } from './sync-actions';
+import { ConfirmBulkView } from './views/bulk-replay';
+import { DashboardView, type DashboardFilters } from './views/dashboard';
+import { LoginView, MessageView } from './views/shell';
+import { ADMIN_CSS } from './views/stylesheet';
+import { DetailView } from './views/sync-detail';
 
 /**
  * The admin web page under /admin: server-rendered, no script.
@@ -312,20 +317,14 @@ export function adminPage(config: Config, service: AdminService, now: () => Date
       // hono's csrf(): the form was posted from another site (or without an Origin the browser would send).
       return render(c, <MessageView title="Form refused" message="Cross-site form submissions are refused. Use the admin page itself." />, 403);
     }
-    if (err instanceof AppError) {
-      const status = err.status;
-      return render(c, <MessageView title={status === 404 ? 'Not found' : 'Cannot do that'} message={err.message} back="/admin" />, status);
-    }
-    if (databaseUnavailable(err) !== undefined) {
-      c.get('log').warn({ err }, 'admin page: the database is unavailable');
-      return render(c, <MessageView title="Database unavailable" message="The database cannot be reached right now; reload the page in a moment." back="/admin" />, 503);
-    }
-    c.get('log').error({ err }, 'admin page failed');
-    return render(
-      c,
-      <MessageView title="Something went wrong" message={`The server could not show this page; see its log for request ${c.get('requestId')}.`} back="/admin" />,
-      500,
-    );
+    const { status, body, kind } = errorResponse(err, { requestId: c.get('requestId'), log: c.get('log') });
+    const [title, message] =
+      kind === 'refusal'
+        ? [status === 404 ? 'Not found' : 'Cannot do that', body.error.message]
+        : kind === 'database_unavailable'
+          ? ['Database unavailable', 'The database cannot be reached right now; reload the page in a moment.']
+          : ['Something went wrong', `The server could not show this page; see its log for request ${c.get('requestId')}.`];
+    return render(c, <MessageView title={title} message={message} back="/admin" />, status);
   });
 
   return page;

@@ -3,7 +3,7 @@ import type { ZodError } from 'zod';
 import { SYNC_STATUSES } from '../db/schema';
 import { ERROR_CODES } from '../core/errors';
 import { SOURCE_NAMES } from '../core/event';
-import { TIME_BOUND_HELP, timeBoundProblem } from './time';
+import { TIME_BOUND_HELP, timeBoundProblem } from './time-bounds';
 
 /**
  * The admin's inputs and outputs, as zod schemas. The same schemas validate
@@ -323,6 +323,13 @@ export const AuditListSchema = z.object({ items: z.array(AuditEntrySchema) }).op
 /** "1 call", "2 calls". */
 export function callCount(n: number): string {
   return `${n} ${n === 1 ? 'call' : 'calls'}`;
+}
+
+/** A bulk replay's filter in words ("status failed, every source, changed since ..."), for the page and the CLI. */
+export function describeFilter(f: ResolvedFilter, time: (iso: string) => string = (iso) => iso): string {
+  return [`status ${f.status}`, f.source ? `source ${f.source}` : 'every source', f.since ? `changed since ${time(f.since)}` : undefined, f.until ? `before ${time(f.until)}` : undefined]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /**

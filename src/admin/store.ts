@@ -1,20 +1,17 @@
 import type { Queryable } from '../db/client';
 import { SYNC_STATUSES, type SyncStatus } from '../db/schema';
 import { AppError } from '../core/errors';
+import { listSyncRows, type ListFilter, type SyncSummaryRow } from '../outbox/list-syncs';
+import { countCallsBySourceAndStatus } from '../outbox/status-counts';
+import { loadEventRow, loadSyncDetailRows, type DetailEventRow } from '../outbox/sync-detail';
 import type { AttemptView, EventView, Summary, SyncSummary } from './schemas';
 
 /**
- * The admin's read side: raw SQL over call_syncs, webhook_events and
- * sync_attempts, shaped for the API and the page.
+ * The admin's read side: the outbox's rows (src/outbox/list-syncs.ts,
+ * sync-detail.ts, status-counts.ts) shaped for the API and the page.
  */
 
-export interface SyncFilter {
-  status?: SyncStatus | undefined;
-  source?: string | undefined;
-  since?: Date | undefined;
-  until?: Date | undefined;
-  q?: string | undefined;
-}
+export type SyncFilter = ListFilter;
 
 interface Cursor {
   /** updated_at of the last row, to the microsecond, as UTC ISO text. */
@@ -45,37 +42,7 @@ export function decodeCursor(text: string): Cursor {
   return { at, id };
 }
 
-/** Escapes LIKE wildcards so a search for "50%" finds "50%", not everything. */
-function likePattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-}
-
-type SyncRow = {
-  id: number;
-  source: string;
-  call_key: string;
-  target: string | null;
-  status: SyncStatus;
-  attempts: number;
-  last_error: string | null;
-  last_error_kind: string | null;
-  last_http_status: number | null;
-  crm_id: string | null;
-  crm_followup_id: string | null;
-  next_attempt_at: Date;
-  leased_until: Date | null;
-  first_event_at: Date;
-  last_event_at: Date;
-  updated_at: Date;
-  synced_at: Date | null;
-}
-
-const SUMMARY_COLUMNS = `c.id, c.source, c.call_key, c.target, c.status, c.attempts, c.last_error, c.last_error_kind,
-  c.last_http_status, c.crm_id, c.crm_followup_id, c.next_attempt_at,
-  CASE WHEN c.locked_until > now() THEN c.locked_until END AS leased_until,
-  c.first_event_at, c.last_event_at, c.updated_at, c.synced_at`;
-
-function toSummary(r: SyncRow): SyncSummary {
+function toSummary(r: SyncSummaryRow): SyncSummary {
   return {
     id: r.id,
     source: r.source,
@@ -98,56 +65,17 @@ function toSummary(r: SyncRow): SyncSummary {
   };
 }
 
-/**
- * A page of syncs, newest change first.
- *
- * Keyset pagination on (updated_at, id): the cursor is the last row's key,
- * so a page costs the same at any depth and rows inserted meanwhile do not
- * shift the next page. updated_at travels at full microsecond precision (a
- * JS Date would round it to milliseconds and could skip or repeat rows).
- * With a status filter the (status, updated_at, id) index serves the order.
- */
+/** A page of syncs, newest change first (see listSyncRows); the cursor is the last row's (updated_at, id). */
 export async function listSyncs(
   db: Queryable,
   filter: SyncFilter,
   page: { cursor?: string | undefined; limit: number },
 ): Promise<{ items: SyncSummary[]; nextCursor: string | null }> {
-  const params: unknown[] = [];
-  const where: string[] = [];
-  const bind = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  if (filter.status !== undefined) where.push(`c.status = ${bind(filter.status)}`);
-  if (filter.source !== undefined) where.push(`c.source = ${bind(filter.source)}`);
-  if (filter.since !== undefined) where.push(`c.updated_at >= ${bind(filter.since.toISOString())}::timestamptz`);
-  if (filter.until !== undefined) where.push(`c.updated_at < ${bind(filter.until.toISOString())}::timestamptz`);
-  if (filter.q !== undefined) {
-    const pattern = bind(likePattern(filter.q));
-    const exact = bind(filter.q);
-    where.push(
-      `(c.call_key ILIKE ${pattern} OR (c.source || ':' || c.call_key) ILIKE ${pattern} OR c.last_error ILIKE ${pattern} OR c.crm_id = ${exact})`,
-    );
-  }
-  if (page.cursor !== undefined) {
-    const cursor = decodeCursor(page.cursor);
-    where.push(`(c.updated_at, c.id) < (${bind(cursor.at)}::timestamptz, ${bind(cursor.id)}::bigint)`);
-  }
-  const limit = bind(page.limit + 1);
-  const rows = await db.query<SyncRow & { cursor_at: string }>(
-    `SELECT ${SUMMARY_COLUMNS},
-            to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
-     FROM call_syncs c
-     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY c.updated_at DESC, c.id DESC
-     LIMIT ${limit}`,
-    params,
-  );
-  const more = rows.length > page.limit;
-  const shown = more ? rows.slice(0, page.limit) : rows;
-  const last = shown[shown.length - 1];
+  const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+  const { rows, more } = await listSyncRows(db, filter, { after, limit: page.limit });
+  const last = rows[rows.length - 1];
   return {
-    items: shown.map(toSummary),
+    items: rows.map(toSummary),
     nextCursor: more && last ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
   };
 }
@@ -168,27 +96,7 @@ export interface SyncRecord {
   attemptsTruncated: boolean;
 }
 
-type EventRow = {
-  id: number;
-  source: string;
-  event_type: string;
-  dedupe_key: string;
-  call_key: string;
-  status: string;
-  received_at: Date;
-  vendor_time: Date | null;
-  vendor_time_raw: string | null;
-  attempts: number;
-  last_error: string | null;
-  headers: Record<string, string>;
-  payload: unknown;
-  raw_body: string;
-}
-
-const EVENT_COLUMNS = `e.id, e.source, e.event_type, e.dedupe_key, e.call_key, e.status, e.received_at, e.vendor_time,
-  e.vendor_time_raw, e.attempts, e.last_error, e.headers, e.payload, e.raw_body`;
-
-function toEvent(r: EventRow): EventView {
+function toEvent(r: DetailEventRow): EventView {
   return {
     id: r.id,
     source: r.source,
@@ -209,35 +117,9 @@ function toEvent(r: EventRow): EventView {
 
 /** One call with all its events and attempt history, or undefined. */
 export async function loadSync(db: Queryable, id: number): Promise<SyncRecord | undefined> {
-  const rows = await db.query<SyncRow & { version: number; locked_by: string | null; last_response: unknown; activity: unknown; crm_payload: unknown }>(
-    `SELECT ${SUMMARY_COLUMNS}, c.version, c.locked_by, c.last_response, c.activity, c.crm_payload
-     FROM call_syncs c WHERE c.id = $1`,
-    [id],
-  );
-  const row = rows[0];
-  if (!row) return undefined;
-  const [events, attempts] = await Promise.all([
-    db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM webhook_events e WHERE e.source = $1 AND e.call_key = $2 ORDER BY e.id LIMIT $3`,
-      [row.source, row.call_key, DETAIL_EVENT_LIMIT + 1],
-    ),
-    db.query<{
-      attempt: number;
-      target: string;
-      worker_id: string;
-      started_at: Date;
-      finished_at: Date;
-      outcome: string;
-      error_kind: string | null;
-      error: string | null;
-      http_status: number | null;
-      crm_response: unknown;
-    }>(
-      `SELECT attempt, target, worker_id, started_at, finished_at, outcome, error_kind, error, http_status, crm_response
-       FROM sync_attempts WHERE call_sync_id = $1 ORDER BY id DESC LIMIT $2`,
-      [id, DETAIL_ATTEMPT_LIMIT + 1],
-    ),
-  ]);
+  const found = await loadSyncDetailRows(db, id, { events: DETAIL_EVENT_LIMIT + 1, attempts: DETAIL_ATTEMPT_LIMIT + 1 });
+  if (!found) return undefined;
+  const { call: row, events, attempts } = found;
   return {
     summary: toSummary(row),
     version: row.version,
@@ -264,21 +146,13 @@ export async function loadSync(db: Queryable, id: number): Promise<SyncRecord | 
 }
 
 export async function loadEvent(db: Queryable, id: number): Promise<(EventView & { syncId: number | null }) | undefined> {
-  const rows = await db.query<EventRow & { sync_id: number | null }>(
-    `SELECT ${EVENT_COLUMNS}, c.id AS sync_id
-     FROM webhook_events e LEFT JOIN call_syncs c ON c.source = e.source AND c.call_key = e.call_key
-     WHERE e.id = $1`,
-    [id],
-  );
-  const row = rows[0];
+  const row = await loadEventRow(db, id);
   return row ? { ...toEvent(row), syncId: row.sync_id } : undefined;
 }
 
 /** Counts by status and by source; one pass over call_syncs. */
 export async function loadSummary(db: Queryable): Promise<Summary> {
-  const rows = await db.query<{ source: string; status: string; n: number }>(
-    `SELECT source, status, count(*)::int AS n FROM call_syncs GROUP BY source, status ORDER BY source`,
-  );
+  const rows = await countCallsBySourceAndStatus(db);
   const zero = () => ({ pending: 0, synced: 0, failed: 0, discarded: 0 });
   const byStatus = zero();
   const bySource = new Map<string, ReturnType<typeof zero> & { total: number }>();

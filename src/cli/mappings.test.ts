@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyMappings, FIXTURES_DIR, SHIPPED_DIR } from '../../test/support/mappings';
+import { copyMappings, SHIPPED_DIR } from '../../test/support/mappings';
+import { fixturePath } from '../../test/support/source-files';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -36,7 +37,7 @@ describe('npm run mappings', () => {
     expect(await cli(['validate'], env)).toEqual({ code: 0, stdout: `ok: 15 files in ${SHIPPED_DIR} (5 sources, 12 examples)\n`, stderr: '' });
     const test = await cli(['test', '--source', 'hcc'], env);
     expect(test.code).toBe(0);
-    const preview = await cli(['preview', '--source', 'hcc', '--json', path.join(FIXTURES_DIR, 'hcc', 'call-saved.json')], env);
+    const preview = await cli(['preview', '--source', 'hcc', '--json', fixturePath('hcc', 'call-saved.json')], env);
     expect(preview.code).toBe(0);
   });
 
@@ -53,7 +54,7 @@ describe('npm run mappings', () => {
   });
 
   it('preview: reads uContact dates in UCONTACT_TIMEZONE, as intake does', async () => {
-    const file = path.join(FIXTURES_DIR, 'ucontact', 'FinishInteraction.json');
+    const file = fixturePath('ucontact', 'FinishInteraction.json');
     const run = async (zone: string) => {
       const r = await cli(['preview', '--source', 'ucontact', '--json', '--dir', SHIPPED_DIR, file], { UCONTACT_TIMEZONE: zone });
       return (JSON.parse(r.stdout) as { calls: { activity: { endedAt: string } }[] }).calls[0]?.activity.endedAt;
@@ -76,7 +77,7 @@ describe('npm run mappings', () => {
   });
 
   it('preview: the activity and both CRMs’ records for payload files (HCC event from the file name)', async () => {
-    const files = ['call-created.json', 'call-ended.json', 'call-saved.json'].map((f) => path.join(FIXTURES_DIR, 'hcc', f));
+    const files = ['call-created.json', 'call-ended.json', 'call-saved.json'].map((f) => fixturePath('hcc', f));
     const r = await cli(['preview', '--source', 'hcc', '--json', '--dir', SHIPPED_DIR, ...files], { HCC_TIMEZONE: 'America/Chicago' });
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as {
@@ -90,7 +91,7 @@ describe('npm run mappings', () => {
   });
 
   it('preview: shows lookups unresolved in the text output', async () => {
-    const r = await cli(['preview', '--source', 'genesys-ocs', '--dir', SHIPPED_DIR, path.join(FIXTURES_DIR, 'genesys-ocs/contact-processed-answered.json')]);
+    const r = await cli(['preview', '--source', 'genesys-ocs', '--dir', SHIPPED_DIR, fixturePath('genesys-ocs', 'contact-processed-answered.json')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('=== genesys-ocs call 0A3F9E2B-77C4-4D5A-9E61-0B9F8A7C6D01: 1 event, final\n');
     expect(r.stdout).toContain(
@@ -101,7 +102,7 @@ describe('npm run mappings', () => {
   it('preview: shows the exact request the dry-run target builds, with the configured external-id field', async () => {
     type Sent = { externalId: string; request: string; payload: Record<string, unknown> };
     type Out = { calls: { dryRun: { ok: boolean; sent: { salesforce: Sent[]; hubspot: Sent[] } } }[] };
-    const file = path.join(FIXTURES_DIR, 'genesys-ocs/contact-processed-callback.json');
+    const file = fixturePath('genesys-ocs', 'contact-processed-callback.json');
     const run = async (args: string[]) => {
       const r = await cli(['preview', '--source', 'genesys-ocs', '--json', '--dir', SHIPPED_DIR, ...args, file], { SALESFORCE_EXTERNAL_ID_FIELD: 'Vendor_Call_Key__c' });
       expect(r.code).toBe(0);

@@ -3,13 +3,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigOrExit, type Config, type Env } from '../config';
-import { DryRunTarget } from '../crm/dry-run';
+import { DryRunTarget } from '../crm/dry-run/dry-run-target';
 import { createLogger } from '../log';
-import { formatMappingErrors, groupByCall, loadExamples, loadMappings, runExamples, syntheticEvents, type LoadOptions, type SyntheticInput } from '../mapping';
+import { formatMappingErrors, loadExamples, loadMappings, runExamples, type LoadedMappings, type LoadOptions } from '../mapping';
 import { MappingError } from '../core/errors';
-import type { LoadedMappings } from '../mapping/loader';
-import { hccEventFromFileName } from '../mapping/synthetic';
-import { SOURCES } from '../sources';
+import { groupByCall, pathEventFromFileName, syntheticEvents, type SyntheticInput } from '../intake/synthetic-events';
+import { SOURCES, sourceTimeZones } from '../sources';
+import { timeZoneVariables } from '../sources/settings-registry';
 import { isSourceName, SOURCE_NAMES, type SourceName } from '../core/event';
 
 /**
@@ -55,9 +55,8 @@ class UsageError extends Error {}
 const CLI_SETTINGS = [
   'MAPPINGS_DIR',
   'DEFAULT_PHONE_REGION',
-  'HCC_TIMEZONE',
-  // preview and test file uContact events as intake does, with its zone
-  'UCONTACT_TIMEZONE',
+  // preview and test file events with zone-less times as intake does, in the source's zone
+  ...timeZoneVariables,
   // preview shows the dry-run request as the targets would send it
   'SALESFORCE_EXTERNAL_ID_FIELD',
   'SALESFORCE_API_VERSION',
@@ -70,7 +69,8 @@ function cliEnvironment(env: Record<string, string | undefined>): Record<string,
 }
 
 interface CliOptions extends LoadOptions {
-  ucontactTimezone: string;
+  /** Every source's zone (sourceTimeZones): the loader and preview's events read the same ones. */
+  timeZones: Record<SourceName, string>;
   /** Only CLI_SETTINGS come from the environment; the rest are the schema's defaults. */
   config: Config;
 }
@@ -98,8 +98,7 @@ async function main(argv: string[]): Promise<number> {
   const options: CliOptions = {
     dir: values.dir ?? config.MAPPINGS_DIR,
     defaultRegion: config.DEFAULT_PHONE_REGION,
-    hccTimezone: config.HCC_TIMEZONE,
-    ucontactTimezone: config.UCONTACT_TIMEZONE,
+    timeZones: sourceTimeZones(config),
     config,
   };
   const source = values.source;
@@ -158,9 +157,10 @@ async function readPayloads(files: string[], source: SourceName, event: string |
     }
     // A body, a list of bodies, or a fixture sequence { description, events: [...] }.
     const list: unknown[] = Array.isArray(doc) ? doc : isObject(doc) && Array.isArray(doc.events) ? doc.events : [doc];
-    const type = event ?? (source === 'hcc' ? hccEventFromFileName(file) : undefined);
-    if (source === 'hcc' && type === undefined) {
-      throw new UsageError(`${file}: HCC bodies do not name their event; pass --event (${(SOURCES.hcc.pathEvents ?? []).join(', ')}) or name the file after it`);
+    const type = event ?? pathEventFromFileName(source, file);
+    const pathEvents = SOURCES[source].pathEvents;
+    if (pathEvents !== undefined && type === undefined) {
+      throw new UsageError(`${file}: ${source.toUpperCase()} bodies do not name their event; pass --event (${pathEvents.join(', ')}) or name the file after it`);
     }
     list.forEach((payload, i) => {
       if (!isObject(payload)) throw new UsageError(`${file}: item ${i + 1} is not a JSON object`);
@@ -179,7 +179,7 @@ async function preview(
 ): Promise<number> {
   const set = await load(options);
   if (!set) return 1;
-  const events = syntheticEvents(source, await readPayloads(files, source, event), { hccTimezone: options.hccTimezone, ucontactTimezone: options.ucontactTimezone });
+  const events = syntheticEvents(source, await readPayloads(files, source, event), { timeZones: options.timeZones });
   // The dry-run target builds exactly the request elements the live targets send; here it runs once per call, offline.
   const dryRun = new DryRunTarget(options.config, createLogger({ level: 'silent' }));
   const calls = [];

@@ -1,6 +1,6 @@
 import { loadConfigOrExit } from '../config';
 import { openDatabase } from '../db/client';
-import { MIGRATIONS_DIR, runMigrations } from '../db/migrate';
+import { MIGRATIONS_DIR, runMigrations } from '../db/run-migrations';
 import { errorMessage } from '../core/errors';
 
 /** `npm run db:migrate`: applies the committed migrations (the service also does this at start). */

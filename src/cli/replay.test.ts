@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { useAdminTestDatabase } from '../../test/support/admin-setup';
 import { FixableMappings, addEvent, auditRows, callRow, eventStatuses, seedCall } from '../../test/support/admin';
 import { openDatabase } from '../db/client';
-import { runMigrations } from '../db/migrate';
+import { runMigrations } from '../db/run-migrations';
 import { createLogger } from '../log';
 import { testDbKinds, type TestDatabase } from '../../test/support/db';
 import { EXIT, parseReplayArgs, runReplayCli } from './replay';

@@ -3,14 +3,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Actor } from '../admin/auth';
-import { BulkReplayBodySchema, IdParamSchema, callCount, describeIssues, type BulkReplayInput } from '../admin/schemas';
-import { ActionRefused, AdminService, crmKindsOf } from '../admin/service';
+import { BulkReplayBodySchema, IdParamSchema, callCount, describeFilter, describeIssues, type BulkReplayInput } from '../admin/schemas';
+import { AdminService, crmKindsOf } from '../admin/service';
+import { ActionRefused } from '../admin/sync-actions';
 import { loadConfigOrExit } from '../config';
 import { openDatabase, type Database } from '../db/client';
 import { AppError, errorMessage } from '../core/errors';
 import { createLogger, type Logger } from '../log';
 import { formatMappingErrors, loadMappings } from '../mapping';
-import type { MappingSet } from '../mapping/types';
+import { sourceTimeZones } from '../sources';
+import type { MappingSet } from '../mapping/mapping-set';
 import type { CrmKind } from '../core/crm-record';
 
 /**
@@ -216,15 +218,7 @@ async function openEach(deps: ReplayCliDeps, needsMappings: boolean): Promise<{ 
 
 async function bulk(service: AdminService, input: BulkReplayInput, actor: Actor): Promise<string> {
   const result = await service.replayBulk(input, actor);
-  const f = result.filter;
-  const described = [
-    `status ${f.status}`,
-    f.source ? `source ${f.source}` : 'every source',
-    f.since ? `changed since ${f.since}` : undefined,
-    f.until ? `before ${f.until}` : undefined,
-  ]
-    .filter(Boolean)
-    .join(', ');
+  const described = describeFilter(result.filter);
   const skipped = result.skipped > 0 ? `\n${callCount(result.skipped)} more match but are being synced right now; they are left alone.` : '';
   if (result.dryRun) {
     const lines = (result.calls ?? []).map(
@@ -284,7 +278,7 @@ async function main(): Promise<void> {
       },
       mappings: async () => {
         const c = configured();
-        const loaded = await loadMappings({ dir: c.MAPPINGS_DIR, defaultRegion: c.DEFAULT_PHONE_REGION, hccTimezone: c.HCC_TIMEZONE });
+        const loaded = await loadMappings({ dir: c.MAPPINGS_DIR, defaultRegion: c.DEFAULT_PHONE_REGION, timeZones: sourceTimeZones(c) });
         if (!loaded.ok) throw new Error(`${c.MAPPINGS_DIR} has errors:\n${formatMappingErrors(loaded.errors)}`);
         return loaded.set;
       },

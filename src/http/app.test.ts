@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
 import type { Database } from '../db/client';
 import { createLogger } from '../log';
-import type { MappingSet } from '../mapping/types';
+import type { MappingSet } from '../mapping/mapping-set';
 import { Metrics } from '../metrics';
 import { IngestQueue } from '../outbox/ingest';
 import { createApp } from './app';

@@ -2,15 +2,15 @@ import { Hono } from 'hono';
 import { requestContext } from './request-context';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
-import { databaseUnavailable } from '../db/errors';
-import { AppError, type ErrorBody } from '../core/errors';
+import { AppError } from '../core/errors';
 import type { Logger } from '../log';
-import type { MappingSet } from '../mapping/types';
+import type { MappingSet } from '../mapping/mapping-set';
 import type { Metrics } from '../metrics';
 import type { IngestQueue } from '../outbox/ingest';
 import type { AppEnv } from './context';
+import { errorResponse, jsonErrorResponse } from './error-response';
 import { healthRoutes } from './routes/health';
-import { metricsRoutes } from './routes/metrics';
+import { metricsRoutes } from './routes/metrics-endpoint';
 import { webhookRoutes } from './routes/webhooks';
 
 export interface AppDeps {
@@ -49,22 +49,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
   deps.mount?.(app);
 
-  app.notFound((c) => c.json<ErrorBody>({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) => jsonErrorResponse(c, new AppError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
   app.onError((err, c) => {
-    const log = c.get('log') ?? deps.logger;
-    if (err instanceof AppError) {
-      if (err.status >= 500) log.error({ err, cause: err.cause, code: err.code }, err.message);
-      return c.json(err.toBody(), err.status);
-    }
-    const dbFailure = databaseUnavailable(err);
-    if (dbFailure !== undefined) {
-      log.warn({ err: dbFailure }, 'the database is unavailable');
-      const unavailable = new AppError('database_unavailable', 'the database cannot be reached right now; try again shortly');
-      return c.json(unavailable.toBody(), unavailable.status);
-    }
-    log.error({ err }, 'unhandled error');
-    return c.json<ErrorBody>({ error: { code: 'internal', message: 'internal error; see the server log for request ' + c.get('requestId') } }, 500);
+    const { status, body } = errorResponse(err, { requestId: c.get('requestId'), log: c.get('log') ?? deps.logger });
+    return c.json(body, status);
   });
 
   return app;

@@ -3,11 +3,13 @@ import { isDeepStrictEqual } from 'node:util';
 import path from 'node:path';
 import { z } from 'zod';
 import { SOURCE_NAMES, type SourceName } from '../core/event';
-import type { MappingFileError } from './errors';
-import { sortErrors } from './errors';
-import { loadMappings, type LoadedMappings } from './loader';
-import type { JsonInput } from './schema';
-import { groupByCall, syntheticEvents } from './synthetic';
+import type { MappingFileError } from './file-errors';
+import { sortErrors } from './file-errors';
+import { loadMappings } from './load-mappings';
+import { type LoadedMappings } from './loaded-mappings';
+import type { JsonInput } from './language-terms';
+import { groupByCall, syntheticEvents } from '../intake/synthetic-events';
+import { SOURCES } from '../sources';
 import type { CrmKind, CrmRecord } from '../core/crm-record';
 import type { CallActivity } from '../core/activity';
 import { YamlFile } from './yaml-file';
@@ -56,10 +58,17 @@ const exampleSchema = z.strictObject({
   }),
 });
 
+/** The zone settings an examples file may set: each zone-less source's setting name (hccTimezone...), from its adapter. */
+const ZONE_SETTINGS: ReadonlyMap<string, SourceName> = new Map(
+  SOURCE_NAMES.flatMap((source) => {
+    const setting = SOURCES[source].timeZone;
+    return setting === undefined ? [] : [[setting.name, source] as const];
+  }),
+);
+
 const settingsSchema = z.strictObject({
   defaultRegion: z.string().regex(/^[A-Z]{2}$/, 'must be a two-letter region such as US').optional(),
-  hccTimezone: z.string().min(1).optional(),
-  ucontactTimezone: z.string().min(1).optional(),
+  ...Object.fromEntries([...ZONE_SETTINGS.keys()].map((name) => [name, z.string().min(1).optional()])),
 });
 
 const examplesFileSchema = z.strictObject({
@@ -70,11 +79,12 @@ const examplesFileSchema = z.strictObject({
 });
 
 /** What examples run with unless their file says otherwise. */
-export const EXAMPLE_DEFAULTS = { defaultRegion: 'US', hccTimezone: 'UTC', ucontactTimezone: 'UTC' } as const;
+export const EXAMPLE_DEFAULTS = { defaultRegion: 'US', timeZone: 'UTC' } as const;
 
 export interface ExampleCase {
   source: SourceName;
-  settings: { defaultRegion: string; hccTimezone: string; ucontactTimezone: string };
+  /** The phone region, and each zone-less source's zone (from the file's settings, else UTC). */
+  settings: { defaultRegion: string; timeZones: Partial<Record<SourceName, string>> };
   name: string;
   /** file:line of the example, for reports. */
   where: string;
@@ -109,11 +119,11 @@ export async function loadExamples(dir: string): Promise<{ ok: true; cases: Exam
     files.push(file);
     r.data.examples.forEach((ex, i) => {
       const at = yaml.error(['examples', i, 'name'], '');
-      const settings = {
-        defaultRegion: r.data.settings?.defaultRegion ?? EXAMPLE_DEFAULTS.defaultRegion,
-        hccTimezone: r.data.settings?.hccTimezone ?? EXAMPLE_DEFAULTS.hccTimezone,
-        ucontactTimezone: r.data.settings?.ucontactTimezone ?? EXAMPLE_DEFAULTS.ucontactTimezone,
-      };
+      const timeZones: Partial<Record<SourceName, string>> = {};
+      // The zone keys are the adapters' setting names: known only at run time, validated by the schema above.
+      const fileSettings: Record<string, string | undefined> = r.data.settings ?? {};
+      for (const [setting, source] of ZONE_SETTINGS) timeZones[source] = fileSettings[setting] ?? EXAMPLE_DEFAULTS.timeZone;
+      const settings = { defaultRegion: r.data.settings?.defaultRegion ?? EXAMPLE_DEFAULTS.defaultRegion, timeZones };
       cases.push({ source: r.data.source, settings, name: ex.name, where: `${at.file}:${at.line}`, events: ex.events, expect: ex.expect });
     });
   }
@@ -138,10 +148,10 @@ export async function runExamples(
   const sets = new Map<string, LoadedMappings>();
   const results: ExampleResult[] = [];
   for (const example of cases) {
-    const key = `${example.settings.defaultRegion}|${example.settings.hccTimezone}`;
+    const key = JSON.stringify(example.settings);
     let set = sets.get(key);
     if (!set) {
-      const loaded = await loadMappings({ dir, defaultRegion: example.settings.defaultRegion, hccTimezone: example.settings.hccTimezone });
+      const loaded = await loadMappings({ dir, defaultRegion: example.settings.defaultRegion, timeZones: example.settings.timeZones });
       if (!loaded.ok) return loaded;
       set = loaded.set;
       sets.set(key, set);
@@ -160,7 +170,7 @@ export async function runExample(set: LoadedMappings, example: ExampleCase): Pro
     const events = syntheticEvents(
       example.source,
       example.events.map((e) => ({ payload: e.payload, eventType: e.type, headers: e.headers })),
-      { hccTimezone: example.settings.hccTimezone, ucontactTimezone: example.settings.ucontactTimezone },
+      { timeZones: example.settings.timeZones },
     );
     const calls = groupByCall(events);
     if (calls.size !== 1) failures.push(`the events belong to ${calls.size} calls (${[...calls.keys()].join(', ')}); an example is one call`);

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadMappings, type LoadedMappings } from './loader';
+import { loadMappings } from './load-mappings';
+import { type LoadedMappings } from './loaded-mappings';
 import { SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, scenarioEvents } from '../../test/support/mappings';
 import type { StoredEvent } from '../core/event';
 
@@ -14,7 +15,7 @@ import type { StoredEvent } from '../core/event';
 
 let set: LoadedMappings;
 beforeAll(async () => {
-  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', hccTimezone: 'America/Chicago' });
+  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', timeZones: { hcc: 'America/Chicago' } });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   set = loaded.set;
 });

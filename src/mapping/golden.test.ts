@@ -2,30 +2,32 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { SourceName } from '../core/event';
-import { loadMappings, type LoadedMappings } from './loader';
-import { groupByCall, hccEventFromFileName, syntheticEvents } from './synthetic';
-import { FIXTURES_DIR, SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, fixturePayloads, scenarioEvents } from '../../test/support/mappings';
+import { SOURCE_NAMES, type SourceName } from '../core/event';
+import { loadMappings } from './load-mappings';
+import { type LoadedMappings } from './loaded-mappings';
+import { groupByCall, pathEventFromFileName, syntheticEvents } from '../intake/synthetic-events';
+import { SCENARIOS, SHIPPED_DIR, expectHubSpotTimestamps, fixturePayloads, scenarioEvents } from '../../test/support/mappings';
+import { fixturesDir, goldensDir } from '../../test/support/source-files';
 import type { StoredEvent } from '../core/event';
 
 /**
  * Golden examples: every fixture (every documented event type of every
  * source) and every multi-event scenario, through the shipped mappings, to
  * the exact canonical activity and the exact Salesforce and HubSpot records.
- * The expected outputs live in __golden__/ and were reviewed by hand; a
- * mapping or code change that alters any of them fails here.
+ * The expected outputs live in src/sources/<source>/goldens/ (scenarios in
+ * its goldens/scenarios/) and were reviewed by hand; a mapping or code
+ * change that alters any of them fails here.
  *
  * After an intended change: UPDATE_GOLDEN=1 npx vitest run src/mapping/golden.test.ts,
- * then review the diff of __golden__/ like code.
+ * then review the diff of the goldens/ folders like code.
  */
 
-const GOLDEN_DIR = path.join(import.meta.dirname, '__golden__');
 const HCC_TZ = 'America/Chicago';
 const update = process.env.UPDATE_GOLDEN === '1';
 
 let set: LoadedMappings;
 beforeAll(async () => {
-  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', hccTimezone: HCC_TZ });
+  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', timeZones: { hcc: HCC_TZ } });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   set = loaded.set;
 });
@@ -45,8 +47,9 @@ async function render(source: SourceName, events: StoredEvent[]): Promise<unknow
   };
 }
 
-async function matchGolden(name: string, actual: unknown): Promise<void> {
-  const file = path.join(GOLDEN_DIR, `${name}.json`);
+/** `name`: the golden's path under src/sources/<source>/goldens/, without .json. */
+async function matchGolden(source: SourceName, name: string, actual: unknown): Promise<void> {
+  const file = path.join(goldensDir(source), `${name}.json`);
   const text = `${JSON.stringify(actual, null, 2)}\n`;
   if (update) {
     await mkdir(path.dirname(file), { recursive: true });
@@ -56,24 +59,23 @@ async function matchGolden(name: string, actual: unknown): Promise<void> {
   expect(actual).toEqual(JSON.parse(await readFile(file, 'utf8')));
 }
 
-const SOURCES: SourceName[] = ['genesys-ocs', 'enreach', 'ucontact', 'hcc', 'webex-cc'];
 const fixtureFiles = await Promise.all(
-  SOURCES.map(async (source) => ({
+  SOURCE_NAMES.map(async (source) => ({
     source,
-    files: (await readdir(path.join(FIXTURES_DIR, source))).filter((f) => f.endsWith('.json')).sort(),
+    files: (await readdir(fixturesDir(source))).filter((f) => f.endsWith('.json')).sort(),
   })),
 );
 
 describe.each(fixtureFiles)('golden: $source fixtures', ({ source, files }) => {
   it.each(files)('%s', async (file) => {
     const payloads = await fixturePayloads(`${source}/${file}`);
-    const type = source === 'hcc' ? hccEventFromFileName(file) : undefined;
+    const type = pathEventFromFileName(source, file);
     const events = syntheticEvents(
       source,
       payloads.map((payload) => ({ payload, eventType: type })),
-      { hccTimezone: HCC_TZ },
+      { timeZones: { hcc: HCC_TZ } },
     );
-    await matchGolden(`${source}/${file.replace(/\.json$/, '')}`, await render(source, events));
+    await matchGolden(source, file.replace(/\.json$/, ''), await render(source, events));
   });
 });
 
@@ -81,7 +83,8 @@ describe('golden: multi-event calls', () => {
   it.each(Object.keys(SCENARIOS))('%s', async (name) => {
     const scenario = SCENARIOS[name];
     if (!scenario) throw new Error(name);
-    await matchGolden(`scenarios/${name.replace('/', '--')}`, await render(scenario.source, await scenarioEvents(name, HCC_TZ)));
+    const scenarioName = name.slice(name.indexOf('/') + 1);
+    await matchGolden(scenario.source, `scenarios/${scenarioName}`, await render(scenario.source, await scenarioEvents(name, { hcc: HCC_TZ })));
   });
 });
 
@@ -144,7 +147,7 @@ const DOCUMENTED: Record<SourceName, Record<string, 'sync' | 'ignore' | 'drop'>>
 };
 
 describe('classification of every documented event type', () => {
-  it.each(SOURCES)('%s', (source) => {
+  it.each(SOURCE_NAMES)('%s', (source) => {
     const documented = DOCUMENTED[source];
     const got = Object.fromEntries(Object.keys(documented).map((t) => [t, set.classify(source, t)]));
     expect(got).toEqual(documented);
@@ -154,6 +157,6 @@ describe('classification of every documented event type', () => {
   });
 
   it('applies each source’s declared default to unknown event types', () => {
-    expect(SOURCES.map((s) => set.classify(s, 'SomethingNew'))).toEqual(['ignore', 'ignore', 'ignore', 'ignore', 'ignore']);
+    expect(SOURCE_NAMES.map((s) => set.classify(s, 'SomethingNew'))).toEqual(['ignore', 'ignore', 'ignore', 'ignore', 'ignore']);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The mapping layer: declarative per-vendor YAML files (mappings/) turned
- * into one canonical activity per call and the records each CRM gets.
+ * into one canonical activity per call and the records each CRM gets. This
+ * barrel is its one public entry; the files behind it are its internals.
  *
- *   const loaded = await loadMappings({ dir, defaultRegion, hccTimezone });
+ *   const loaded = await loadMappings({ dir, defaultRegion, timeZones: sourceTimeZones(config) });
  *   if (!loaded.ok) { print(formatMappingErrors(loaded.errors)); exit(1) }
  *   loaded.set.classify(source, eventType)          // intake, every webhook (O(1))
  *   await loaded.set.fold(source, callKey, events)  // worker
@@ -10,9 +11,9 @@
  *
  * The running service holds them in a MappingStore, which reloads on change.
  */
-export { loadMappings, LoadedMappings, type LoadOptions, type LoadResult } from './loader';
-export { MappingStore, type MappingStoreOptions } from './store';
-export { formatMappingErrors, type MappingFileError } from './errors';
+export { loadMappings, type LoadOptions, type LoadResult } from './load-mappings';
+export { LoadedMappings } from './loaded-mappings';
+export { MappingStore, type MappingStoreOptions } from './mapping-store';
+export { formatMappingErrors, type MappingFileError } from './file-errors';
 export { loadExamples, runExample, runExamples, EXAMPLE_DEFAULTS, type ExampleCase, type ExampleResult } from './examples';
-export { syntheticEvents, identify, groupByCall, type SyntheticInput } from './synthetic';
-export * from './types';
+export * from './mapping-set';

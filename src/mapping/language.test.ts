@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parsePath } from './paths';
-import { syntheticEvents } from './synthetic';
+import { syntheticEvents } from '../intake/synthetic-events';
 import { MappingError } from '../core/errors';
 import { compileConditionSnippet, compileValueSnippet, testEvent } from '../../test/support/mappings';
 
@@ -51,7 +51,7 @@ describe('references', () => {
 
   it('files preview and example events with only the headers intake keeps, names lower-cased', () => {
     const [event] = syntheticEvents('genesys-ocs', [{ payload: { GSW_CALL_ATTEMPT_GUID: 'a', GSW_MESSAGE_GUID: 'm' }, headers: { ETag: 'm', Authorization: 'Basic c2VjcmV0', 'X-Custom': '1' } }], {
-      hccTimezone: 'UTC',
+      timeZones: { hcc: 'UTC' },
     });
     expect(event?.headers).toEqual({ etag: 'm' });
   });
@@ -79,7 +79,7 @@ describe('transforms', () => {
 
   it('converts times, durations and phone numbers', async () => {
     expect(await value('{ path: t, time: epoch.millis }', { t: '1700000125.250' })).toBe('2023-11-14T22:15:25.250Z');
-    expect(await value('{ path: t, time: local, zone: $hccTimezone }', { t: '2023-06-27 13:22:18' }, { hccTimezone: 'America/New_York' })).toBe(
+    expect(await value('{ path: t, time: local, zone: $hccTimezone }', { t: '2023-06-27 13:22:18' }, { zones: { hccTimezone: 'America/New_York' } })).toBe(
       '2023-06-27T17:22:18.000Z',
     );
     expect(await value('{ path: d, duration: ms }', { d: 185400 })).toBe(185);

@@ -1,7 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceName } from '../core/event';
-import { loadMappings, type LoadedMappings } from './loader';
-import { syntheticEvents } from './synthetic';
+import { loadMappings } from './load-mappings';
+import { type LoadedMappings } from './loaded-mappings';
+import { syntheticEvents } from '../intake/synthetic-events';
 import { copyMappings, fixturePayloads, readFixture, SHIPPED_DIR } from '../../test/support/mappings';
 import { MappingError } from '../core/errors';
 import { type CrmRecord } from '../core/crm-record';
@@ -16,13 +17,13 @@ import { type StoredEvent } from '../core/event';
 const HCC_TZ = 'America/Chicago';
 let set: LoadedMappings;
 beforeAll(async () => {
-  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', hccTimezone: HCC_TZ });
+  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', timeZones: { hcc: HCC_TZ } });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   set = loaded.set;
 });
 
 function events(source: SourceName, payloads: { payload: Record<string, unknown>; eventType?: string; receivedAt?: Date }[], firstId = 1): StoredEvent[] {
-  return syntheticEvents(source, payloads, { hccTimezone: HCC_TZ, firstId });
+  return syntheticEvents(source, payloads, { timeZones: { hcc: HCC_TZ }, firstId });
 }
 
 async function fold(source: SourceName, list: StoredEvent[]): Promise<CallActivity> {
@@ -338,7 +339,7 @@ describe('callbacks become follow-up tasks', () => {
       const copy = await copyMappings();
       try {
         await copy.edit('enreach.yaml', 'callback_attempt_status: {}', `callback_attempt_status: ${table}`);
-        const loaded = await loadMappings({ dir: copy.dir, defaultRegion: 'US', hccTimezone: HCC_TZ });
+        const loaded = await loadMappings({ dir: copy.dir, defaultRegion: 'US', timeZones: { hcc: HCC_TZ } });
         if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
         const a = await loaded.set.fold('enreach', 'k', events('enreach', [{ payload: changed }]));
         return [a.callback?.status, (await loaded.set.toCrm(a, 'salesforce'))[0]?.fields.Status];
@@ -429,7 +430,7 @@ describe('mapping errors at run time', () => {
     const text = await m.read('enreach.yaml');
     const from = text.slice(text.indexOf('  status:\n    events: CallbackChanged'), text.indexOf('\n\nlifecycle:'));
     await m.edit('enreach.yaml', from, '  status: { events: CallbackChanged, path: ContactName }');
-    const loaded = await loadMappings({ dir: m.dir, defaultRegion: 'US', hccTimezone: HCC_TZ });
+    const loaded = await loadMappings({ dir: m.dir, defaultRegion: 'US', timeZones: { hcc: HCC_TZ } });
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     const changed = (await readFixture('enreach/CallbackChanged.json')) as Record<string, unknown>;
     const err = await loaded.set.fold('enreach', 'k', events('enreach', [{ payload: changed }])).catch((e: unknown) => e);
@@ -443,10 +444,10 @@ describe('mapping errors at run time', () => {
   it('rejects with a MappingError that names the field, file and line', async () => {
     m = await copyMappings();
     await m.edit('genesys-ocs.yaml', '  notes: { path: Other1 }', '  notes: { path: GSW_CALL_RESULT, const: x }');
-    const bad = await loadMappings({ dir: m.dir, defaultRegion: 'US', hccTimezone: HCC_TZ });
+    const bad = await loadMappings({ dir: m.dir, defaultRegion: 'US', timeZones: { hcc: HCC_TZ } });
     expect(bad.ok).toBe(false);
     await m.edit('genesys-ocs.yaml', '  notes: { path: GSW_CALL_RESULT, const: x }', '  agentName: { const: [a, b] }');
-    const loaded = await loadMappings({ dir: m.dir, defaultRegion: 'US', hccTimezone: HCC_TZ });
+    const loaded = await loadMappings({ dir: m.dir, defaultRegion: 'US', timeZones: { hcc: HCC_TZ } });
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     const answered = (await readFixture('genesys-ocs/contact-processed-answered.json')) as Record<string, unknown>;
     const err = await loaded.set.fold('genesys-ocs', 'k', events('genesys-ocs', [{ payload: answered }])).catch((e: unknown) => e);

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadMappings, type LoadedMappings } from './loader';
-import { syntheticEvents } from './synthetic';
+import { loadMappings } from './load-mappings';
+import { type LoadedMappings } from './loaded-mappings';
+import { syntheticEvents } from '../intake/synthetic-events';
 import { readFixture, SHIPPED_DIR } from '../../test/support/mappings';
 import { emptyActivity, type CallActivity } from '../core/activity';
 
@@ -16,7 +17,7 @@ import { emptyActivity, type CallActivity } from '../core/activity';
 let set: LoadedMappings;
 let busy: Record<string, unknown>;
 beforeAll(async () => {
-  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', hccTimezone: 'UTC' });
+  const loaded = await loadMappings({ dir: SHIPPED_DIR, defaultRegion: 'US', timeZones: { hcc: 'UTC' } });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   set = loaded.set;
   busy = (await readFixture('genesys-ocs/contact-processed-busy.json')) as Record<string, unknown>;
@@ -25,7 +26,7 @@ beforeAll(async () => {
 /** A Genesys notification with these fields changed, folded alone. */
 async function genesys(fields: Record<string, unknown>): Promise<CallActivity> {
   const payload = { ...busy, ...fields };
-  const events = syntheticEvents('genesys-ocs', [{ payload }], { hccTimezone: 'UTC' });
+  const events = syntheticEvents('genesys-ocs', [{ payload }], { timeZones: { hcc: 'UTC' } });
   return set.fold('genesys-ocs', events[0]?.callKey ?? '', events);
 }
 

@@ -1,4 +1,4 @@
-import type { DurationUnit } from './schema';
+import type { DurationUnit } from './language-terms';
 
 /**
  * The conversions a mapping can apply to a value. Each takes what a vendor

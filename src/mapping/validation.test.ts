@@ -1,7 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatMappingErrors } from './errors';
-import { loadMappings } from './loader';
+import { formatMappingErrors } from './file-errors';
+import { loadMappings } from './load-mappings';
 import { copyMappings } from '../../test/support/mappings';
 
 /**
@@ -19,7 +19,7 @@ afterEach(async () => {
   await m.remove();
 });
 
-const options = () => ({ dir: m.dir, defaultRegion: 'US', hccTimezone: 'America/Chicago' });
+const options = () => ({ dir: m.dir, defaultRegion: 'US', timeZones: { hcc: 'America/Chicago' } });
 
 /** 1-based line and column of the nth occurrence of `needle` in `text`. */
 function pos(text: string, needle: string, nth = 1): { line: number; column: number } {
@@ -121,6 +121,17 @@ describe('mapping validation', () => {
     expect(again.ok ? [] : again.errors).toEqual([{ file, ...pos(await m.read('hcc.yaml'), '$hccZone'), message: 'unknown setting $hccZone; the one a zone can name is $hccTimezone' }]);
   });
 
+  it('lets a source file name only the zone setting of its own source', async () => {
+    const { errors, text, file } = await errorsAfter('genesys-ocs.yaml', '- { path: GSW_CALL_TIME, time: epoch.millis }', '- { path: GSW_CALL_TIME, time: local, zone: $hccTimezone }');
+    expect(errors).toEqual([
+      { file, ...pos(text, '$hccTimezone'), message: 'unknown setting $hccTimezone; genesys-ocs has no zone setting, so name an IANA zone (e.g. America/Chicago)' },
+    ]);
+    await m.edit('genesys-ocs.yaml', '- { path: GSW_CALL_TIME, time: local, zone: $hccTimezone }', '- { path: GSW_CALL_TIME, time: epoch.millis }');
+    await m.edit('ucontact.yaml', 'path: "@vendorTime", time: iso }', 'path: date, time: local, zone: $ucontactTimezone }');
+    const own = await loadMappings({ ...options(), timeZones: { hcc: 'America/Chicago', ucontact: 'America/Montevideo' } });
+    expect(own.ok ? [] : own.errors).toEqual([]);
+  });
+
   it('reports time: local without a zone', async () => {
     const { errors, text, file } = await errorsAfter('hcc.yaml', 'path: callback_time, time: local, zone: $hccTimezone }', 'path: callback_time, time: local }');
     expect(errors).toEqual([
@@ -220,10 +231,12 @@ describe('mapping validation', () => {
   });
 
   it('reports a bad DEFAULT_PHONE_REGION or HCC_TIMEZONE', async () => {
-    const r = await loadMappings({ dir: m.dir, defaultRegion: 'XX', hccTimezone: 'Mars/Base' });
+    const r = await loadMappings({ dir: m.dir, defaultRegion: 'XX', timeZones: { hcc: 'Mars/Base' } });
     expect(r.ok ? [] : r.errors).toEqual([
       { file: 'DEFAULT_PHONE_REGION', line: 0, column: 0, message: '"XX" is not a phone region libphonenumber knows' },
       { file: 'HCC_TIMEZONE', line: 0, column: 0, message: '"Mars/Base" is not an IANA time zone' },
     ]);
+    const ucontact = await loadMappings({ dir: m.dir, defaultRegion: 'US', timeZones: { ucontact: 'Mars/Olympus' } });
+    expect(ucontact.ok ? [] : ucontact.errors).toEqual([{ file: 'UCONTACT_TIMEZONE', line: 0, column: 0, message: '"Mars/Olympus" is not an IANA time zone' }]);
   });
 });

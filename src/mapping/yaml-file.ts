@@ -1,7 +1,7 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import type { MappingFileError } from './errors';
-import { KNOWN_KEYS } from './schema';
+import { dedupeErrors, type MappingFileError } from './file-errors';
+import { KNOWN_KEYS } from './file-schemas';
 
 export type YamlPath = readonly (string | number)[];
 
@@ -57,7 +57,7 @@ export class YamlFile {
       const key = issue.code === 'custom' && typeof path[path.length - 1] === 'string';
       out.push(this.error(path, `${where(path)}${issueMessage(issue, valueAt(this.data, path))}`, { key }));
     }
-    return dedupe(out);
+    return dedupeErrors(out);
   }
 
   private offsetOf(path: YamlPath, key: boolean): number {
@@ -107,7 +107,8 @@ function segment(s: PropertyKey): string | number {
   return typeof s === 'number' ? s : String(s);
 }
 
-function where(path: YamlPath): string {
+/** `callback.dueAt.time: `, the prefix of a message about a place in the file. */
+export function where(path: YamlPath): string {
   return path.length === 0 ? '' : `${path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[')}: `;
 }
 
@@ -182,16 +183,6 @@ function flattenUnions(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] 
 
 function depth(issues: readonly z.core.$ZodIssue[]): number {
   return Math.max(...issues.map((i) => i.path.length));
-}
-
-function dedupe(errors: MappingFileError[]): MappingFileError[] {
-  const seen = new Set<string>();
-  return errors.filter((e) => {
-    const k = `${e.line}:${e.column}:${e.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
 }
 
 function yamlMessage(code: string, message: string): string {

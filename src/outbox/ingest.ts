@@ -1,23 +1,8 @@
 import type { Database } from '../db/client';
-import { classifyDbError, type DbFailure } from '../db/errors';
+import { classifyDbError, type DbFailure } from '../db/classify-db-error';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
-
-/** One webhook ready to be written to the outbox. */
-export interface NewEvent {
-  source: string;
-  eventType: string;
-  dedupeKey: string;
-  callKey: string;
-  vendorTime: Date | null;
-  vendorTimeRaw: string | null;
-  receivedAt: Date;
-  rawBody: string;
-  payload: Record<string, unknown>;
-  headers: Record<string, string>;
-  /** 'pending' to sync, 'ignored' to keep without syncing. */
-  status: 'pending' | 'ignored';
-}
+import { findStoredKeys, insertEventBatch, insertKey, toInsertRow, type InsertRow, type NewEvent } from './insert-events';
 
 export type IngestOutcome = 'stored' | 'duplicate';
 
@@ -34,94 +19,6 @@ export class IngestError extends Error {
 
 const SWEEP_EVERY_MS = 250;
 
-/** The channel workers LISTEN on; intake notifies it when a call becomes due. */
-export const PENDING_CHANNEL = 'callsync_pending';
-
-/**
- * Writes a batch of webhooks in ONE statement, so one round trip and one
- * commit (one WAL flush) serve every request in the batch; that commit is
- * what bounds a receiver doing one INSERT per request.
- *
- * - Input columns travel as one array parameter each (unnest): the same on
- *   postgres.js and PGlite, no parameter-count limit, and cheap to parse.
- *   The payload is parsed from raw_body by Postgres itself (raw_body::jsonb),
- *   so each body crosses the wire and is parsed once; only bodies needing
- *   repair (see repairJsonText) send a repaired copy. Measured: about half the
- *   database CPU per row of a json_to_recordset envelope.
- * - Rows are inserted in (source, dedupe_key) order and calls upserted in
- *   (source, call_key) order: concurrent batches then take their locks in
- *   the same order and cannot deadlock each other.
- * - ON CONFLICT DO NOTHING on (source, dedupe_key) makes a re-delivery a
- *   no-op; RETURNING tells which rows were new, and for the others an index
- *   probe in the same statement confirms the key is already stored (see
- *   confirmDuplicates for the rare case it cannot).
- * - Each new syncable event bumps its call's `version` and makes the call
- *   due (a call in retry backoff keeps its schedule; a failed or discarded
- *   call gets a fresh retry budget, since new information may fix it).
- *   updated_at is left alone so the update stays HOT (no index changes).
- * - pg_notify is queued inside the same statement, so workers wake exactly
- *   when the batch commits. (A scalar subquery is an init-plan: evaluated
- *   once, and only if a row is returned.)
- */
-const INSERT_BATCH_SQL = `
-WITH input AS (
-  SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-    $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[]
-  ) AS x(source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw,
-         received_at, raw_body, repaired_payload, headers, status)
-),
-inserted AS (
-  INSERT INTO webhook_events
-    (source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body, payload, headers, status)
-  SELECT source, event_type, dedupe_key, call_key, vendor_time, vendor_time_raw, received_at, raw_body,
-         COALESCE(repaired_payload, raw_body)::jsonb, headers::jsonb, status
-  FROM input
-  ORDER BY source, dedupe_key
-  ON CONFLICT (source, dedupe_key) DO NOTHING
-  RETURNING source, dedupe_key, call_key, status, received_at
-),
-touched AS (
-  INSERT INTO call_syncs AS c (source, call_key, status, version, next_attempt_at, pending_since, first_event_at, last_event_at)
-  SELECT source, call_key, 'pending', count(*), now(), min(received_at), min(received_at), max(received_at)
-  FROM inserted
-  WHERE status = 'pending'
-  GROUP BY source, call_key
-  ORDER BY source, call_key
-  ON CONFLICT (source, call_key) DO UPDATE SET
-    version = c.version + excluded.version,
-    status = 'pending',
-    attempts = CASE WHEN c.status IN ('failed', 'discarded') THEN 0 ELSE c.attempts END,
-    next_attempt_at = CASE WHEN c.status = 'pending' THEN c.next_attempt_at ELSE now() END,
-    pending_since = CASE WHEN c.status = 'pending' THEN c.pending_since ELSE excluded.pending_since END,
-    last_event_at = GREATEST(c.last_event_at, excluded.last_event_at)
-  RETURNING 1
-)
-SELECT i.source, i.dedupe_key, ins.dedupe_key IS NOT NULL AS stored,
-       -- A scalar subquery with LIMIT, not EXISTS: the planner may turn an
-       -- EXISTS into a hashed subplan that reads the whole table per batch.
-       CASE WHEN ins.dedupe_key IS NULL THEN (
-         SELECT true FROM webhook_events e WHERE e.source = i.source AND e.dedupe_key = i.dedupe_key LIMIT 1
-       ) END AS present,
-       (SELECT pg_notify('${PENDING_CHANNEL}', '') FROM touched LIMIT 1) IS NULL AS notified
-FROM input i
-LEFT JOIN inserted ins ON ins.source = i.source AND ins.dedupe_key = i.dedupe_key
-`;
-
-/** One webhook as the insert statement's column values (see INSERT_BATCH_SQL). */
-type InsertRow = [
-  source: string,
-  eventType: string,
-  dedupeKey: string,
-  callKey: string,
-  vendorTime: string | null,
-  vendorTimeRaw: string | null,
-  receivedAt: string,
-  rawBody: string,
-  repairedPayload: string | null,
-  headers: string,
-  status: string,
-];
 
 interface Waiter {
   row: InsertRow;
@@ -197,7 +94,7 @@ export class IngestQueue {
       return Promise.reject(new IngestError('unavailable', 'too many webhooks are waiting for the database'));
     }
     return new Promise<IngestOutcome>((resolve, reject) => {
-      this.queue.push({ row, key: `${row[0]}\u0000${row[2]}`, bytes, deadline: performance.now() + this.options.timeoutMs, resolve, reject });
+      this.queue.push({ row, key: insertKey(row), bytes, deadline: performance.now() + this.options.timeoutMs, resolve, reject });
       this.queuedBytes += bytes;
       this.schedule();
       this.sweepTimer ??= setInterval(() => this.sweepExpired(), SWEEP_EVERY_MS).unref();
@@ -294,15 +191,10 @@ export class IngestQueue {
    * result. So no such quirk can turn a failed insert into a 200.
    */
   private async confirmDuplicates(rows: InsertRow[], known: Set<string>): Promise<void> {
-    const unconfirmed = rows.filter((row) => !known.has(`${row[0]}\u0000${row[2]}`));
+    const unconfirmed = rows.filter((row) => !known.has(insertKey(row)));
     if (unconfirmed.length === 0) return;
-    const found = await this.database.query<{ source: string; dedupe_key: string }>(
-      `SELECT e.source, e.dedupe_key FROM webhook_events e
-       JOIN unnest($1::text[], $2::text[]) AS k(source, dedupe_key) ON e.source = k.source AND e.dedupe_key = k.dedupe_key`,
-      [pgTextArray(unconfirmed.map((r) => r[0])), pgTextArray(unconfirmed.map((r) => r[2]))],
-    );
-    const present = new Set(found.map((r) => `${r.source}\u0000${r.dedupe_key}`));
-    if (unconfirmed.some((row) => !present.has(`${row[0]}\u0000${row[2]}`))) {
+    const present = await findStoredKeys(this.database, unconfirmed);
+    if (unconfirmed.some((row) => !present.has(insertKey(row)))) {
       // Our fault, not the vendor's: 503, so the vendor sends it again.
       throw new IngestError('other', 'the database did not store the event');
     }
@@ -322,7 +214,6 @@ export class IngestQueue {
   }
 
   private async insert(rows: InsertRow[], deadline: number): Promise<Set<string>> {
-    const params = rows[0]?.map((_, column) => pgTextArray(rows.map((row) => row[column] ?? null))) ?? [];
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -331,41 +222,13 @@ export class IngestQueue {
       );
     });
     try {
-      const result = await Promise.race([
-        this.database.query<{ source: string; dedupe_key: string; stored: boolean; present: boolean | null }>(INSERT_BATCH_SQL, params, { prepare: true }),
-        timeout,
-      ]);
-      const stored = new Set<string>();
-      const known = new Set<string>();
-      for (const r of result) {
-        const key = `${r.source}\u0000${r.dedupe_key}`;
-        if (r.stored) stored.add(key);
-        if (r.stored || r.present) known.add(key);
-      }
+      const { stored, known } = await Promise.race([insertEventBatch(this.database, rows), timeout]);
       await Promise.race([this.confirmDuplicates(rows, known), timeout]);
       return stored;
     } finally {
       clearTimeout(timer);
     }
   }
-}
-
-function toInsertRow(e: NewEvent): InsertRow {
-  const needsRepair = needsJsonbRepair(e.rawBody);
-  const clean = needsRepair ? storableText : (v: string) => v;
-  return [
-    e.source,
-    clean(e.eventType),
-    clean(e.dedupeKey),
-    clean(e.callKey),
-    e.vendorTime?.toISOString() ?? null,
-    e.vendorTimeRaw === null ? null : clean(e.vendorTimeRaw),
-    e.receivedAt.toISOString(),
-    e.rawBody,
-    needsRepair ? repairJsonText(e.rawBody) : null,
-    JSON.stringify(e.headers),
-    e.status,
-  ];
 }
 
 /** The first request of a key in the batch stored it if the database says so; any other is a duplicate. */
@@ -379,79 +242,3 @@ function resolveBatch(batch: Waiter[], stored: Set<string>): void {
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
-
-/**
- * Whether Postgres could not take raw_body::jsonb as it is: a leading BOM
- * (valid for a vendor, refused by the jsonb parser), or a \u escape that
- * could be a NUL or a lone surrogate (cheaper to repair than to inspect).
- */
-function needsJsonbRepair(rawBody: string): boolean {
-  return rawBody.charCodeAt(0) === 0xfeff || rawBody.includes('\\u');
-}
-
-/**
- * A Postgres array literal of text: each element double-quoted with quotes
- * and backslashes escaped, NULL for null. Parsed by array_in, far cheaper
- * than JSON for the server.
- */
-export function pgTextArray(values: ReadonlyArray<string | null>): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i += 1) {
-    if (i > 0) out += ',';
-    const v = values[i];
-    // Two plain replaceAll passes are about twice as fast as one regex here.
-    out += v === null || v === undefined ? 'NULL' : `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
-  }
-  return `${out}}`;
-}
-
-/** A string Postgres text can hold: U+0000 and lone surrogates become U+FFFD. */
-function storableText(value: string): string {
-  return value.replace(/\u0000/g, '\uFFFD').toWellFormed();
-}
-
-/**
- * Postgres jsonb cannot hold U+0000 and refuses lone UTF-16 surrogates, yet
- * both are valid JSON (as the escapes \u0000, \ud800), and a leading BOM is
- * valid for a vendor but not for the jsonb parser. This rewrites the body
- * text (raw_body keeps the original) so raw::jsonb accepts it: the BOM goes,
- * and those escapes become \ufffd. Working on the text keeps it linear in
- * the body's size, whatever its nesting depth. An escape only counts after
- * an odd number of backslashes (`\\u0000` is a backslash and "u0000").
- */
-export function repairJsonText(raw: string): string {
-  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-  let out = '';
-  let last = 0;
-  let pendingHigh: { start: number; end: number } | undefined;
-  const flushHigh = (paired: boolean) => {
-    if (!pendingHigh) return;
-    out += text.slice(last, pendingHigh.start) + (paired ? text.slice(pendingHigh.start, pendingHigh.end) : REPLACEMENT_ESCAPE);
-    last = pendingHigh.end;
-    pendingHigh = undefined;
-  };
-  // The body is valid JSON (it was parsed already), so escapes can be read
-  // left to right; `\\` is one escape, which keeps `\\u0000` literal text.
-  for (const m of text.matchAll(JSON_ESCAPE)) {
-    const start = m.index;
-    const end = start + m[0].length;
-    const code = m[1] === undefined ? -1 : parseInt(m[1], 16);
-    const isLow = code >= 0xdc00 && code <= 0xdfff;
-    if (pendingHigh) {
-      const paired = isLow && start === pendingHigh.end;
-      flushHigh(paired);
-      if (paired) continue;
-    }
-    if (code === 0 || isLow) {
-      out += text.slice(last, start) + REPLACEMENT_ESCAPE;
-      last = end;
-    } else if (code >= 0xd800 && code <= 0xdbff) {
-      pendingHigh = { start, end };
-    }
-  }
-  flushHigh(false);
-  return out + text.slice(last);
-}
-
-const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|[^u])/g;
-const REPLACEMENT_ESCAPE = '\\ufffd';

@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addEvent, callRow, eventStatuses, seedCall } from '../../test/support/admin';
 import { createTestDatabase, testDbKinds, type TestDatabase } from '../../test/support/db';
-import { PENDING_CHANNEL } from './ingest';
-import { BulkReplayError, discardCall, loadReplayCandidate, matchReplay, replayCall, replayMatching } from './replay';
-import { completeSyncs } from './sync-store';
+import { PENDING_CHANNEL } from './pending-channel';
+import { BulkReplayError, replayMatching } from './bulk-replay';
+import { matchReplay } from './replay-dry-run';
+import { loadReplayCandidate } from './replay-candidate';
+import { replayCall } from './replay-call';
+import { discardCall } from './discard-call';
+import { completeSyncs } from './complete-syncs';
 
 describe.each(testDbKinds())('replay and discard SQL on %s', (kind) => {
   let testDb: TestDatabase;

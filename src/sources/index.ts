@@ -1,13 +1,17 @@
-import { enreach } from './enreach';
-import { genesysOcs } from './genesys-ocs';
-import { hcc } from './hcc';
+import { enreach } from './enreach/adapter';
+import { genesysOcs } from './genesys-ocs/adapter';
+import { hcc } from './hcc/adapter';
 import type { SourceAdapter } from './types';
 import type { Config } from '../config';
 import { SOURCE_NAMES, type SourceName } from '../core/event';
-import { ucontact } from './ucontact';
-import { webexCc } from './webex-cc';
+import { ucontact } from './ucontact/adapter';
+import { webexCc } from './webex-cc/adapter';
 
-/** Every source we accept, by URL name. A SourceName without an adapter fails to compile. */
+/**
+ * Every source we accept, by URL name: the one list of adapters. A SourceName
+ * without an adapter fails to compile; registry.test.ts checks each has its
+ * whole folder (settings, notes, fixtures, goldens). Layout: README.md here.
+ */
 export const SOURCES: Record<SourceName, SourceAdapter> = {
   'genesys-ocs': genesysOcs,
   enreach,

@@ -1,5 +1,6 @@
 import type { SourceName } from '../core/event';
 import type { Config } from '../config';
+import type { TimeZoneVariable } from './settings-registry';
 
 /** What the adapter sees of one webhook request. */
 export interface IncomingWebhook {
@@ -51,11 +52,14 @@ export interface SourceAdapter {
   verify(request: UnverifiedWebhook, config: Config, now: Date): VerifyResult;
   identify(request: IncomingWebhook, config: Config): EventIdentity;
   /**
-   * For a vendor whose times carry no zone: the environment variable that
-   * names the account's IANA zone (default UTC), and the setting name a
-   * mapping file uses for it (`zone: $<name>`) and an examples file sets.
+   * The request a vendor would send for a bare body of the given type: the
+   * headers and path parameters in which it names the type (Enreach's
+   * X-Benemen-Event, HCC's URL event). Used where only bodies and types are
+   * known: `mappings preview`, the mapping examples, tests.
    */
-  readonly timeZone?: { readonly variable: 'HCC_TIMEZONE' | 'UCONTACT_TIMEZONE'; readonly name: string };
-  /** Lower-case names of headers worth keeping with the event; credentials are never listed. */
+  syntheticDelivery?(eventType: string | undefined): { headers?: Record<string, string>; params?: Record<string, string> };
+  /** From the source's settings: its zone setting for zone-less times, if its times have no zone. */
+  readonly timeZone?: { readonly variable: TimeZoneVariable; readonly name: string };
+  /** From the source's settings: lower-case names of headers worth keeping with the event. */
   readonly keptHeaders: readonly string[];
 }

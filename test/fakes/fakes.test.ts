@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config';
 import { createCrmTarget } from '../../src/crm/index';
-import type { WriteResult } from '../../src/crm/types';
+import type { WriteResult } from '../../src/crm/engine/target-contract';
 import { createLogger } from '../../src/log';
 import { startFakeHubSpot, type FakeHubSpot } from './hubspot';
 import { phoneMatcher, startFakeSalesforce, type FakeSalesforce } from './salesforce';

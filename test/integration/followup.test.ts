@@ -1,12 +1,12 @@
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../../src/config';
-import { SalesforceTarget } from '../../src/crm/salesforce';
+import { SalesforceTarget } from '../../src/crm/salesforce/salesforce-target';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { IngestQueue } from '../../src/outbox/ingest';
-import { SyncWorker } from '../../src/worker/worker';
+import { SyncWorker } from '../../src/worker/loop';
 import { copyShippedMappings, useAdminTestDatabase } from '../support/admin-setup';
 import { fastWorkerConfig } from '../support/admin';
 import { FakeSalesforce } from '../fakes/salesforce';

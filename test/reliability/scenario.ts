@@ -2,9 +2,9 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import type { Database } from '../../src/db/client';
 import { loadMappings } from '../../src/mapping';
-import type { MappingSet } from '../../src/mapping/types';
+import type { MappingSet } from '../../src/mapping/mapping-set';
 import type { CrmFieldValue } from '../../src/core/crm-record';
-import { loadEvents } from '../../src/outbox/sync-store';
+import { loadEvents } from '../../src/outbox/load-events';
 import { startFakeSalesforce, type FakeSalesforce, type SObject } from '../fakes/salesforce';
 import { buildTestApp, type TestApp } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/db';
@@ -100,7 +100,7 @@ export async function openScenario(workerEnv: Record<string, string> = {}): Prom
     const started = await startFakeSalesforce();
     fake = started.fake;
     const mappingsDir = workerEnv.MAPPINGS_DIR ?? SHIPPED_MAPPINGS;
-    const loaded = await loadMappings({ dir: mappingsDir, defaultRegion: 'US', hccTimezone: 'UTC' });
+    const loaded = await loadMappings({ dir: mappingsDir, defaultRegion: 'US', timeZones: { hcc: 'UTC' } });
     if (!loaded.ok) throw new Error(`mappings in ${mappingsDir} do not load: ${JSON.stringify(loaded.errors)}`);
     return assemble(testDb, started.fake, loaded.set, new WorkerFleet({ DATABASE_URL: url, ...started.env, ...workerEnv }));
   } catch (err) {

@@ -38,7 +38,7 @@ const SHIPPED_MAPPINGS = path.resolve(import.meta.dirname, '../../mappings');
 export async function copyShippedMappings(logger: Logger): Promise<{ dir: string; store: MappingStore; remove(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'callsync-mappings-'));
   cpSync(SHIPPED_MAPPINGS, dir, { recursive: true });
-  const opened = await MappingStore.open({ dir, defaultRegion: 'US', hccTimezone: 'UTC', logger });
+  const opened = await MappingStore.open({ dir, defaultRegion: 'US', timeZones: { hcc: 'UTC' }, logger });
   if (!opened.ok) throw new Error(`the shipped mappings do not load: ${JSON.stringify(opened.errors)}`);
   const store = opened.store;
   return {

@@ -1,14 +1,14 @@
 import type { Queryable } from '../../src/db/client';
 import type { SyncStatus } from '../../src/db/schema';
 import { testConfig } from '../../src/config';
-import { type MappingSet } from '../../src/mapping/types';
+import { type MappingSet } from '../../src/mapping/mapping-set';
 import { MappingError } from '../../src/core/errors';
 import { type CrmRecord } from '../../src/core/crm-record';
 import { emptyActivity, type CallActivity } from '../../src/core/activity';
 import { type EventDisposition, type StoredEvent } from '../../src/core/event';
-import type { NewEvent } from '../../src/outbox/ingest';
+import type { NewEvent } from '../../src/outbox/insert-events';
 import type { SourceName } from '../../src/core/event';
-import type { WorkerConfig } from '../../src/worker/worker';
+import type { WorkerConfig } from '../../src/worker/loop';
 
 /**
  * Test support for the admin's tests (not loaded by the service): a mapping

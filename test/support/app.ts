@@ -3,7 +3,7 @@ import { testConfig, type Config } from '../../src/config';
 import type { Database } from '../../src/db/client';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log';
-import type { MappingSet } from '../../src/mapping/types';
+import type { MappingSet } from '../../src/mapping/mapping-set';
 import { Metrics } from '../../src/metrics';
 import { IngestQueue } from '../../src/outbox/ingest';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { openDatabase, type Database } from '../../src/db/client';
-import { MIGRATIONS_DIR, runMigrations } from '../../src/db/migrate';
+import { MIGRATIONS_DIR, runMigrations } from '../../src/db/run-migrations';
 
 export type TestDbKind = 'pglite' | 'postgres';
 

@@ -3,11 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CountryCode } from 'libphonenumber-js';
 import { expect } from 'vitest';
-import { compileCondition, compileValue, type CompileEnv, type NamedConditions, type Table } from '../../src/mapping/compile';
-import type { MappingFileError } from '../../src/mapping/errors';
-import { conditionSchema, valueSchema, type Scalar } from '../../src/mapping/schema';
-import type { SourceName } from '../../src/core/event';
-import { hccEventFromFileName, syntheticEvents, type SyntheticInput } from '../../src/mapping/synthetic';
+import { compileValue } from '../../src/mapping/compile-value';
+import { compileCondition } from '../../src/mapping/compile-condition';
+import { type CompileEnv, type NamedConditions, type Table } from '../../src/mapping/compile-env';
+import type { MappingFileError } from '../../src/mapping/file-errors';
+import { conditionSchema, valueSchema } from '../../src/mapping/file-schemas';
+import { type Scalar } from '../../src/mapping/language-terms';
+import { isSourceName, type SourceName } from '../../src/core/event';
+import { pathEventFromFileName, syntheticEvents, type SyntheticInput } from '../../src/intake/synthetic-events';
+import { fixturePath } from './source-files';
 import type { CrmRecord } from '../../src/core/crm-record';
 import type { StoredEvent } from '../../src/core/event';
 import { YamlFile } from '../../src/mapping/yaml-file';
@@ -18,14 +22,14 @@ import { YamlFile } from '../../src/mapping/yaml-file';
  */
 
 export const SHIPPED_DIR = path.resolve(import.meta.dirname, '../../mappings');
-export const FIXTURES_DIR = path.resolve(import.meta.dirname, '../../test/fixtures');
 
 export interface SnippetOptions {
   tables?: Record<string, Record<string, Scalar>>;
   conditions?: Record<string, unknown>;
   scope?: 'event' | 'activity';
   phoneRegion?: CountryCode;
-  hccTimezone?: string;
+  /** The `zone: $<name>` settings the snippet may name, with their zones (a source file gets its adapter's one). */
+  zones?: Record<string, string>;
   keptHeaders?: ReadonlySet<string>;
 }
 
@@ -48,7 +52,7 @@ function envFor(yaml: YamlFile, errors: MappingFileError[], options: SnippetOpti
     syncedEvents: null,
     customNames: null,
     phoneRegion: options.phoneRegion ?? 'US',
-    hccTimezone: options.hccTimezone ?? 'America/Chicago',
+    zones: new Map(Object.entries(options.zones ?? {})),
     keptHeaders: options.keptHeaders ?? null,
   };
 }
@@ -127,8 +131,15 @@ export async function copyMappings(): Promise<{
   };
 }
 
+/** A fixture by '<source>/<file>', e.g. 'hcc/call-saved.json' (in src/sources/<source>/fixtures/). */
 export async function readFixture(rel: string): Promise<unknown> {
-  return JSON.parse(await readFile(path.join(FIXTURES_DIR, rel), 'utf8')) as unknown;
+  return JSON.parse(await readFile(fixtureFile(rel), 'utf8')) as unknown;
+}
+
+function fixtureFile(rel: string): string {
+  const [source, ...rest] = rel.split('/');
+  if (source === undefined || !isSourceName(source) || rest.length === 0) throw new Error(`${rel}: expected <source>/<fixture file>`);
+  return fixturePath(source, rest.join('/'));
 }
 
 /**
@@ -201,17 +212,17 @@ export async function fixturePayloads(rel: string): Promise<Record<string, unkno
 }
 
 /** StoredEvents for a scenario, in the order the fixtures list them. */
-export async function scenarioEvents(name: string, hccTimezone = 'America/Chicago'): Promise<StoredEvent[]> {
+export async function scenarioEvents(name: string, timeZones: Partial<Record<SourceName, string>> = { hcc: 'America/Chicago' }): Promise<StoredEvent[]> {
   const s = SCENARIOS[name];
   if (!s) throw new Error(`no scenario ${name}`);
   const inputs: SyntheticInput[] = [];
   for (const [i, rel] of s.fixtures.entries()) {
-    const type = s.eventTypes?.[i] ?? (s.source === 'hcc' ? hccEventFromFileName(rel) : undefined);
+    const type = s.eventTypes?.[i] ?? pathEventFromFileName(s.source, rel);
     const at = s.receivedAt?.[i];
     const receivedAt = at === undefined ? undefined : new Date(at);
     for (const payload of await fixturePayloads(rel)) inputs.push({ payload, eventType: type, receivedAt });
   }
-  return syntheticEvents(s.source, inputs, { hccTimezone });
+  return syntheticEvents(s.source, inputs, { timeZones });
 }
 
 /**

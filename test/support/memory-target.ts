@@ -1,4 +1,4 @@
-import { type CrmTarget, type WriteItem, type WriteResult } from '../../src/crm/types';
+import { type CrmTarget, type WriteItem, type WriteResult } from '../../src/crm/engine/target-contract';
 import { SyncError } from '../../src/core/errors';
 import type { CrmRecord } from '../../src/core/crm-record';
 

@@ -1,13 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import type { SourceName } from '../../src/core/event';
 import { SECRETS, webexSignature } from './app';
-
-export const FIXTURES_DIR = path.resolve(import.meta.dirname, '../fixtures');
+import { fixturePath, fixturesDir } from './source-files';
 
 /** A fixture body as text, exactly as a vendor would post it. */
 export function fixtureText(source: SourceName, name: string): string {
-  return readFileSync(path.join(FIXTURES_DIR, source, name), 'utf8');
+  return readFileSync(fixturePath(source, name), 'utf8');
 }
 
 export function fixtureJson(source: SourceName, name: string): Record<string, unknown> {
@@ -16,7 +14,7 @@ export function fixtureJson(source: SourceName, name: string): Record<string, un
 
 /** The single-event fixtures of a source (sequence files excluded). */
 export function singleFixtures(source: SourceName): string[] {
-  return readdirSync(path.join(FIXTURES_DIR, source))
+  return readdirSync(fixturesDir(source))
     .filter((f) => f.endsWith('.json') && !f.startsWith('sequence-'))
     .sort();
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildTestApp } from '../../../test/support/app';
 import { createTestDatabase } from '../../../test/support/db';
-import type { MappingSet } from '../../mapping/types';
+import type { MappingSet } from '../../mapping/mapping-set';
 
 const unusedMappings: MappingSet = {
   classify: () => 'sync',

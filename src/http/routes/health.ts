@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { Database } from '../../db/client';
-import { migrationsApplied } from '../../db/migrate';
+import { migrationsApplied } from '../../db/run-migrations';
 import { AppError, errorMessage } from '../../core/errors';
 import type { AppEnv } from '../context';
 

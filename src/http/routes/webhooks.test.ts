@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../db/client';
-import type { MappingSet } from '../../mapping/types';
+import type { MappingSet } from '../../mapping/mapping-set';
 import type { EventDisposition } from '../../core/event';
 import type { SourceName } from '../../core/event';
 import { buildTestApp, SECRETS, webexSignature, type TestApp } from '../../../test/support/app';

@@ -2,12 +2,12 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { Config } from '../../config';
 import { AppError } from '../../core/errors';
-import type { MappingSet } from '../../mapping/types';
+import type { MappingSet } from '../../mapping/mapping-set';
 import type { Metrics } from '../../metrics';
-import { IngestError, type IngestQueue } from '../../outbox/ingest';
+import type { IngestQueue } from '../../outbox/ingest';
 import { SOURCES, type SourceAdapter } from '../../sources';
 import { isSourceName } from '../../core/event';
-import { parseJsonObject, readBodyText } from '../body';
+import { receiveWebhook, type IntakeDeps } from '../../intake/pipeline';
 import type { AppEnv } from '../context';
 
 export interface WebhookDeps {
@@ -19,118 +19,73 @@ export interface WebhookDeps {
 }
 
 /**
- * POST /webhooks/:source (and /webhooks/hcc/:event). The answer is 200 only
- * once the event is committed (or was already: a duplicate); every refusal
- * says why in `{ error: { code, message } }`.
+ * POST /webhooks/:source (and /webhooks/:source/:event where the URL names the
+ * event, as HCC does): hono adapted to the
+ * intake pipeline (src/intake/pipeline.ts). The answer is 200 only once the
+ * event is committed (or was already: a duplicate); every refusal says why in
+ * `{ error: { code, message } }`.
  */
 export function webhookRoutes(deps: WebhookDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const intake: IntakeDeps = {
+    config: deps.config,
+    now: deps.now,
+    classify: (source, eventType) => deps.mappings.current().classify(source, eventType),
+    submit: (event) => deps.ingest.submit(event),
+  };
+  const receive = (c: Context<AppEnv>, adapter: SourceAdapter) => receiveOne(c, adapter, deps.metrics, intake);
 
-  app.post('/hcc/:event', (c) => receive(c, SOURCES.hcc, deps));
-  app.post('/hcc', () => {
-    throw new AppError('unknown_event', `HCC posts each event to its own URL: /webhooks/hcc/<${SOURCES.hcc.pathEvents?.join('|')}>`);
-  });
+  // A source whose URL names the event (HCC): /webhooks/<source>/<event>.
+  const pathEventSources = Object.values(SOURCES).filter((adapter) => adapter.pathEvents !== undefined);
+  for (const adapter of pathEventSources) {
+    app.post(`/${adapter.name}/:event`, (c) => receive(c, adapter));
+    app.post(`/${adapter.name}`, () => {
+      throw new AppError('unknown_event', `${adapter.name.toUpperCase()} posts each event to its own URL: /webhooks/${adapter.name}/<${adapter.pathEvents?.join('|')}>`);
+    });
+  }
   app.post('/:source', (c) => {
     const name = c.req.param('source');
     if (!isSourceName(name)) {
       deps.metrics.webhooksRejected.inc({ source: 'unknown', reason: 'not_found' });
       throw new AppError('unknown_source', `unknown source '${name}'; known sources: ${Object.keys(SOURCES).join(', ')}`);
     }
-    return receive(c, SOURCES[name], deps);
+    return receive(c, SOURCES[name]);
   });
   const postOnly = (c: Context<AppEnv>) => {
     c.header('Allow', 'POST');
     throw new AppError('method_not_allowed', `${c.req.method} is not allowed here; webhooks are POSTed`);
   };
-  app.all('/hcc/:event', postOnly);
+  for (const adapter of pathEventSources) app.all(`/${adapter.name}/:event`, postOnly);
   app.all('/:source', postOnly);
   return app;
 }
 
-async function receive(c: Context<AppEnv>, adapter: SourceAdapter, deps: WebhookDeps): Promise<Response> {
-  const { config, metrics } = deps;
+async function receiveOne(c: Context<AppEnv>, adapter: SourceAdapter, metrics: Metrics, intake: IntakeDeps): Promise<Response> {
   const log = c.get('log');
-  const reject = (reason: string, error: AppError): never => {
-    metrics.webhooksRejected.inc({ source: adapter.name, reason });
-    log.info({ source: adapter.name, code: error.code, reason: error.message }, 'webhook refused');
-    throw error;
-  };
-
-  const params = c.req.param() as Record<string, string>;
-  if (adapter.pathEvents && !adapter.pathEvents.includes(params.event ?? '')) {
-    reject('not_found', new AppError('unknown_event', `unknown ${adapter.name} event '${params.event}'; expected one of ${adapter.pathEvents.join(', ')}`));
-  }
-
-  let rawBody: string;
-  try {
-    rawBody = await readBodyText(c.req.raw, config.MAX_BODY_BYTES, (c.env as Partial<HttpBindings> | undefined)?.incoming);
-  } catch (err) {
-    if (err instanceof AppError && err.code === 'payload_too_large') {
-      // We stop reading; closing the connection spares us the rest of the upload.
-      c.header('Connection', 'close');
-      return reject('too_large', err);
-    }
-    if (err instanceof AppError) return reject('bad_request', err);
-    throw err;
-  }
-
-  const receivedAt = deps.now();
-  const headers = requestHeaders(c);
-  const query = queryOf(c.req.url);
-  const parsed = parseJsonObject(rawBody);
-  const verdict = adapter.verify(
-    { rawBody, headers, params, query, receivedAt, json: parsed.ok ? parsed.json : null },
-    config,
-    receivedAt,
+  const result = await receiveWebhook(
+    adapter,
+    {
+      request: c.req.raw,
+      incoming: (c.env as Partial<HttpBindings> | undefined)?.incoming,
+      headers: requestHeaders(c),
+      params: c.req.param() as Record<string, string>,
+      query: queryOf(c.req.url),
+    },
+    intake,
   );
-  if (!verdict.ok) reject('unauthorized', new AppError('unauthorized', `${adapter.name}: ${verdict.reason}`));
-  if (!parsed.ok) return reject('bad_request', parsed.error);
-
-  const request = { rawBody, headers, params, query, receivedAt, json: parsed.json };
-  const identity = adapter.identify(request, config);
-  // Vendor ids are GUIDs and short numbers; a key thousands of characters
-  // long is not an id, and would not fit the index that makes re-deliveries
-  // no-ops.
-  for (const [what, key] of [['event id (dedupe key)', identity.dedupeKey], ['call id', identity.callKey]] as const) {
-    if (key !== null && key.length > MAX_KEY_LENGTH) {
-      reject('bad_request', new AppError('bad_request', `the event's ${what} is ${key.length} characters long; at most ${MAX_KEY_LENGTH} are accepted`));
-    }
+  if (!result.ok) {
+    metrics.webhooksRejected.inc({ source: adapter.name, reason: result.reason });
+    // A database outage is ours, not the vendor's: the error handler logs it.
+    if (result.reason === 'unavailable') throw result.error;
+    // We stopped reading; closing the connection spares us the rest of the upload.
+    if (result.reason === 'too_large') c.header('Connection', 'close');
+    if (result.databaseError) log.info({ source: adapter.name, err: result.databaseError }, 'the database refused the event');
+    log.info({ source: adapter.name, code: result.error.code, reason: result.error.message }, 'webhook refused');
+    throw result.error;
   }
-  const disposition = deps.mappings.current().classify(adapter.name, identity.eventType);
-  if (disposition === 'drop') {
-    metrics.webhooksAccepted.inc({ source: adapter.name, disposition });
-    return c.body(null, 200);
-  }
-
-  try {
-    const outcome = await deps.ingest.submit({
-      source: adapter.name,
-      eventType: identity.eventType,
-      dedupeKey: identity.dedupeKey,
-      callKey: identity.callKey ?? `event:${identity.dedupeKey}`,
-      vendorTime: identity.vendorTime,
-      vendorTimeRaw: identity.vendorTimeRaw,
-      receivedAt,
-      rawBody,
-      payload: parsed.json,
-      headers: pick(headers, adapter.keptHeaders),
-      status: disposition === 'sync' ? 'pending' : 'ignored',
-    });
-    if (outcome === 'duplicate') metrics.webhooksDuplicated.inc({ source: adapter.name });
-    else metrics.webhooksAccepted.inc({ source: adapter.name, disposition });
-    log.debug({ source: adapter.name, eventType: identity.eventType, outcome }, 'webhook stored');
-  } catch (err) {
-    if (err instanceof IngestError) {
-      if (err.failure === 'data') {
-        // The database's own message can quote the body: it goes to the log, masked, not to the vendor.
-        log.info({ source: adapter.name, err }, 'the database refused the event');
-        return reject('bad_request', new AppError('bad_request', 'the event could not be stored: the database refused one of its values as text or JSON'));
-      }
-      metrics.webhooksRejected.inc({ source: adapter.name, reason: 'unavailable' });
-      throw new AppError('database_unavailable', 'the event could not be stored right now; please retry', { cause: err });
-    }
-    throw err;
-  }
+  if (result.outcome === 'duplicate') metrics.webhooksDuplicated.inc({ source: adapter.name });
+  else metrics.webhooksAccepted.inc({ source: adapter.name, disposition: result.disposition });
+  if (result.outcome !== 'dropped') log.debug({ source: adapter.name, eventType: result.eventType, outcome: result.outcome }, 'webhook stored');
   return c.body(null, 200);
 }
 
@@ -155,18 +110,7 @@ function requestHeaders(c: Context<AppEnv>): Record<string, string> {
   return out;
 }
 
-const MAX_KEY_LENGTH = 1_000;
-
 function queryOf(url: string): URLSearchParams {
   const start = url.indexOf('?');
   return new URLSearchParams(start < 0 ? '' : url.slice(start + 1));
-}
-
-function pick(headers: Record<string, string>, names: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of names) {
-    const value = headers[name];
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
 }
