@@ -97,12 +97,14 @@ export function verifyAndIdentify(
   received: Omit<IncomingWebhook, 'json'>,
   config: Config,
 ): { ok: true; webhook: IncomingWebhook; identity: EventIdentity } | Refusal {
-  const parsed = parseJsonObject(received.rawBody);
-  const verdict = adapter.verify({ ...received, json: parsed.ok ? parsed.json : null }, config, received.receivedAt);
+  const { rawBody, headers, params, query, receivedAt } = received;
+  const parsed = parseJsonObject(rawBody);
+  // Literal objects, not spreads: this runs for every webhook.
+  const verdict = adapter.verify({ rawBody, headers, params, query, receivedAt, json: parsed.ok ? parsed.json : null }, config, receivedAt);
   if (!verdict.ok) return refuse('unauthorized', new AppError('unauthorized', `${adapter.name}: ${verdict.reason}`));
   if (!parsed.ok) return refuse('bad_request', parsed.error);
 
-  const webhook: IncomingWebhook = { ...received, json: parsed.json };
+  const webhook: IncomingWebhook = { rawBody, headers, params, query, receivedAt, json: parsed.json };
   const identity = adapter.identify(webhook, config);
   for (const [what, key] of [['event id (dedupe key)', identity.dedupeKey], ['call id', identity.callKey]] as const) {
     if (key !== null && key.length > MAX_KEY_LENGTH) {
