@@ -8,7 +8,8 @@ import type { MappingSet } from '../mapping/mapping-set';
 import { adminApi } from './api';
 import { clientAddress } from './auth';
 import { adminPage } from './page';
-import { AdminService, crmKindsOf } from './service';
+import { crmKindsOf } from '../crm/target-names';
+import { AdminService } from './service';
 
 export interface AdminDeps {
   config: Config;

@@ -35,9 +35,6 @@ export interface AdminServiceDeps {
   now?: () => Date;
 }
 
-/** The CRM records CRM_TARGET needs, for a process without a target of its own (web role, CLI). */
-export { crmKindsOf } from '../crm/target-names';
-
 /**
  * What the admin can do, shared by the API, the page and the CLI so all
  * three behave (and audit) the same. Failures are AppErrors with the code

@@ -1,6 +1,8 @@
 /** The records a mapping builds for a CRM, before the target resolves their lookups. */
 
-export type CrmKind = 'salesforce' | 'hubspot';
+/** The record shapes a mapping can build: one per CRM (`mappings/crm/<kind>.yaml`). */
+export const CRM_KINDS = ['salesforce', 'hubspot'] as const;
+export type CrmKind = (typeof CRM_KINDS)[number];
 
 /** How a target resolves a reference field (WhoId, OwnerId, a contact association...). */
 export type LookupRequest =

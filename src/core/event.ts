@@ -24,11 +24,11 @@ export interface StoredEvent {
   headers: Record<string, string>;
 }
 
-/** What intake does with an event type, as the source's mapping declares it. */
-export type EventDisposition =
-  /** stored and synced to the CRM */
-  | 'sync'
-  /** stored (status 'ignored') but never synced */
-  | 'ignore'
-  /** answered 200 and counted, not stored */
-  | 'drop';
+/**
+ * What intake does with an event type, as the source's mapping declares it:
+ * `sync` stores it and syncs it to the CRM, `ignore` stores it (status
+ * 'ignored') but never syncs it, `drop` answers 200 and counts it without
+ * storing it.
+ */
+export const EVENT_DISPOSITIONS = ['sync', 'ignore', 'drop'] as const;
+export type EventDisposition = (typeof EVENT_DISPOSITIONS)[number];

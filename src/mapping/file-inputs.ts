@@ -1,16 +1,7 @@
 import type { TimeFormat } from '../core/time';
-import type {
-  ActivityFieldName,
-  CallbackFieldName,
-  CRM_KINDS,
-  DurationUnit,
-  EVENT_DISPOSITIONS,
-  JsonInput,
-  LOOKUP_KINDS,
-  Merge,
-  Scalar,
-  SortKey,
-} from './language-terms';
+import type { ActivityFieldName, CallbackFieldName, DurationUnit, JsonInput, LOOKUP_KINDS, Merge, Scalar, SortKey } from './language-terms';
+import type { EventDisposition } from '../core/event';
+import type { CrmKind } from '../core/crm-record';
 
 /** What a mapping file parses into, once its schema (file-schemas.ts) accepted it. */
 
@@ -109,7 +100,7 @@ export interface SourceFileInput {
   source: string;
   description?: string | undefined;
   phoneRegion?: string | undefined;
-  events: { unknown: (typeof EVENT_DISPOSITIONS)[number]; sync: string[]; ignore?: string[] | undefined; drop?: string[] | undefined };
+  events: { unknown: EventDisposition; sync: string[]; ignore?: string[] | undefined; drop?: string[] | undefined };
   fold?: { sort?: SortKey[] | undefined; order?: string[] | undefined; merge?: Merge | undefined } | undefined;
   conditions?: Record<string, ConditionInput> | undefined;
   tables?: Record<string, TableInput> | undefined;
@@ -127,7 +118,7 @@ export interface SourceFileInput {
 }
 
 export interface CrmFileInput {
-  crm: (typeof CRM_KINDS)[number];
+  crm: CrmKind;
   description?: string | undefined;
   tables?: Record<string, TableInput> | undefined;
   activity: RecordSpecInput;

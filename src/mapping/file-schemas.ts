@@ -15,19 +15,9 @@ import type {
   ValueInput,
   ValueObjectInput,
 } from './file-inputs';
-import {
-  ACTIVITY_FIELDS,
-  CALLBACK_FIELDS,
-  CRM_KINDS,
-  DURATION_UNITS,
-  EVENT_DISPOSITIONS,
-  LOOKUP_KINDS,
-  MERGES,
-  SORT_KEYS,
-  type ActivityFieldName,
-  type CallbackFieldName,
-  type JsonInput,
-} from './language-terms';
+import { ACTIVITY_FIELDS, CALLBACK_FIELDS, DURATION_UNITS, LOOKUP_KINDS, MERGES, SORT_KEYS, type ActivityFieldName, type CallbackFieldName, type JsonInput } from './language-terms';
+import { EVENT_DISPOSITIONS } from '../core/event';
+import { CRM_KINDS } from '../core/crm-record';
 
 /**
  * The mapping language, as zod schemas. Structural checks live here (which

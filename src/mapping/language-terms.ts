@@ -1,3 +1,5 @@
+import type { JsonValue } from '../core/json';
+
 /**
  * The words of the mapping language: the canonical fields a file can set and
  * the kind each is normalised to, merges, sort keys, event metadata and
@@ -5,9 +7,9 @@
  */
 
 export type Scalar = string | number | boolean | null;
-export type JsonInput = Scalar | JsonInput[] | { [key: string]: JsonInput };
+/** A value as YAML parses it: plain JSON. */
+export type JsonInput = JsonValue;
 
-export const EVENT_DISPOSITIONS = ['sync', 'ignore', 'drop'] as const;
 export const MERGES = ['last', 'first', 'min', 'max', 'lastEvent'] as const;
 /**
  * Fold order keys: the vendor's time, the rank of the event type in
@@ -20,7 +22,6 @@ export type Merge = (typeof MERGES)[number];
 export const DURATION_UNITS = ['s', 'ms'] as const;
 export type DurationUnit = (typeof DURATION_UNITS)[number];
 export const LOOKUP_KINDS = ['phone', 'email', 'id', 'field'] as const;
-export const CRM_KINDS = ['salesforce', 'hubspot'] as const;
 
 /** Canonical activity fields a source file may set, with the kind each is normalised to. */
 export const ACTIVITY_FIELD_KINDS = {

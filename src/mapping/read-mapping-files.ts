@@ -7,7 +7,7 @@ import type { CrmKind } from '../core/crm-record';
 import type { MappingFileError } from './file-errors';
 import type { CrmFileInput, SourceFileInput, TablesFileInput } from './file-inputs';
 import { crmFileSchema, sourceFileSchema, tablesFileSchema } from './file-schemas';
-import { CRM_KINDS } from './language-terms';
+import { CRM_KINDS } from '../core/crm-record';
 import { YamlFile } from './yaml-file';
 
 /**
