@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CRM_TARGETS, type CrmTargetName } from './crm/target-names';
+import { CRM_TARGETS, type CrmTargetName } from './core/crm-targets';
 import { boolFromEnv, httpUrl, intFromEnv, optionalSecret, optionalString, type EnvRule } from './env-values';
 import { sourceEnvRules, sourceEnvShape } from './sources/settings-registry';
 

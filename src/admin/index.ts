@@ -8,7 +8,7 @@ import type { MappingSet } from '../mapping/mapping-set';
 import { adminApi } from './api';
 import { clientAddress } from './auth';
 import { adminPage } from './page';
-import { crmKindsOf } from '../crm/target-names';
+import { crmKindsOf } from '../core/crm-targets';
 import { AdminService } from './service';
 
 export interface AdminDeps {

@@ -43,7 +43,7 @@ type Fold = { ok: true; activity: JsonValue } | { ok: false; error: string };
 /**
  * The admin's actions on calls: replay one (folded now, refused when the
  * current mappings fail on it), discard one, and replay in bulk. Each is
- * audited, refusals included; the outbox SQL itself is in outbox/replay.
+ * audited, refusals included; the SQL is in src/outbox/ (replay-call.ts, discard-call.ts, bulk-replay.ts).
  */
 export class SyncActions {
   constructor(private readonly deps: SyncActionDeps) {}

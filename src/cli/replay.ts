@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Actor } from '../admin/auth';
 import { BulkReplayBodySchema, IdParamSchema, callCount, describeFilter, describeIssues, type BulkReplayInput } from '../admin/schemas';
 import { AdminService } from '../admin/service';
-import { crmKindsOf } from '../crm/target-names';
+import { crmKindsOf } from '../core/crm-targets';
 import { ActionRefused } from '../admin/sync-actions';
 import { loadConfigOrExit } from '../config';
 import { openDatabase, type Database } from '../db/client';

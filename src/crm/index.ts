@@ -2,4 +2,4 @@
 export type { DryRunSentPayload, SentPayload, SentRecord } from './engine/sent-record';
 export * from './engine/target-contract';
 export { createCrmTarget, type CrmTargetOptions } from './target-registry';
-export { CRM_TARGETS, crmKindsOf, type CrmTargetName } from './target-names';
+export { CRM_TARGETS, crmKindsOf, type CrmTargetName } from '../core/crm-targets';

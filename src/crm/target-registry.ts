@@ -2,7 +2,7 @@ import type { Config } from '../config';
 import type { Clock } from '../core/time';
 import type { Logger } from '../log';
 import type { CrmTarget } from './engine/target-contract';
-import type { CrmTargetName } from './target-names';
+import type { CrmTargetName } from '../core/crm-targets';
 
 export interface CrmTargetOptions {
   /** Time for pacing, Retry-After and quota pauses (tests move it by hand). */
@@ -15,7 +15,7 @@ type CreateTarget = (config: Config, logger: Logger, options: CrmTargetOptions) 
  * How each target is made. Each target's module (jsforce, the HubSpot SDK) is
  * loaded only when chosen: together they add ~30 MB to a process that uses
  * neither. A new CRM is a folder beside salesforce/ plus one entry here and
- * one in target-names.ts (the types fail until both exist).
+ * one in core/crm-targets.ts (the types fail until both exist).
  */
 const TARGETS: Record<CrmTargetName, CreateTarget> = {
   salesforce: async (config, logger, options) => {

@@ -1,8 +1,8 @@
 import { enreach } from './enreach/adapter';
 import { genesysOcs } from './genesys-ocs/adapter';
 import { hcc } from './hcc/adapter';
+import type { SourceEnv } from './settings-registry';
 import type { SourceAdapter } from './types';
-import type { Config } from '../config';
 import { SOURCE_NAMES, type SourceName } from '../core/event';
 import { ucontact } from './ucontact/adapter';
 import { webexCc } from './webex-cc/adapter';
@@ -23,7 +23,7 @@ export const SOURCES: Record<SourceName, SourceAdapter> = {
 export type { SourceAdapter } from './types';
 
 /** Each source's zone for zone-less vendor times, as configured (UTC when the source has none). */
-export function sourceTimeZones(config: Config): Record<SourceName, string> {
+export function sourceTimeZones(config: SourceEnv): Record<SourceName, string> {
   const zones = {} as Record<SourceName, string>;
   for (const name of SOURCE_NAMES) {
     const setting = SOURCES[name].timeZone;

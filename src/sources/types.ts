@@ -1,5 +1,5 @@
 import type { SourceName } from '../core/event';
-import type { Config } from '../config';
+import type { SourceEnv } from './settings-registry';
 import type { TimeZoneVariable } from './settings-registry';
 
 /** What the adapter sees of one webhook request. */
@@ -43,14 +43,14 @@ export interface SourceAdapter {
   /** The path parameter values this source accepts (HCC's event names), if it has one. */
   readonly pathEvents?: readonly string[];
   /** True when a credential is configured; a source without one answers 401 to everything. */
-  enabled(config: Config): boolean;
+  enabled(config: SourceEnv): boolean;
   /**
    * Checks the credential in constant time. Runs before the body is
    * validated (`json` is null when it is not a JSON object), so a caller
    * without credentials learns nothing about what we accept.
    */
-  verify(request: UnverifiedWebhook, config: Config, now: Date): VerifyResult;
-  identify(request: IncomingWebhook, config: Config): EventIdentity;
+  verify(request: UnverifiedWebhook, config: SourceEnv, now: Date): VerifyResult;
+  identify(request: IncomingWebhook, config: SourceEnv): EventIdentity;
   /**
    * The request a vendor would send for a bare body of the given type: the
    * headers and path parameters in which it names the type (Enreach's

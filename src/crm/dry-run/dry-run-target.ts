@@ -21,7 +21,7 @@ import {
 import { toJson, type DryRunSentPayload, type SentRecord } from '../engine/sent-record';
 import { type CrmTarget, type WriteItem, type WriteResult } from '../engine/target-contract';
 import { SyncError } from '../../core/errors';
-import { CRM_TARGET_NEEDS } from '../target-names';
+import { CRM_TARGET_NEEDS } from '../../core/crm-targets';
 
 /**
  * The default target when no CRM is configured: no network at all. For every

@@ -1,7 +1,7 @@
 import type { CrmKind, CrmRecord } from '../../core/crm-record';
 import type { SyncError } from '../../core/errors';
 import type { JsonValue } from '../../core/json';
-import type { CrmTargetName } from '../target-names';
+import type { CrmTargetName } from '../../core/crm-targets';
 
 /**
  * The contract between the worker and a CRM target. The worker folds each

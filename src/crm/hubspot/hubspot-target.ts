@@ -8,7 +8,7 @@ import type { Deadline } from '../engine/deadline';
 import type { Pacer } from '../engine/pacer';
 import { forgetLookup, resolveLookups, type ResolvedLookup } from '../engine/resolve-lookups';
 import type { SentRecord } from '../engine/sent-record';
-import { CRM_TARGET_NEEDS } from '../target-names';
+import { CRM_TARGET_NEEDS } from '../../core/crm-targets';
 import type { CrmTarget, WriteItem, WriteResult } from '../engine/target-contract';
 import { CrmWriteEngine, type CrmDriver, type FailedOutcome, type PreparedRecord } from '../engine/write-engine';
 import { HubSpotAssociations } from './hubspot-associations';

@@ -9,7 +9,7 @@ import { Pacer } from '../engine/pacer';
 import { forgetLookup, resolveLookups, type ResolvedLookup } from '../engine/resolve-lookups';
 import { sendChunks } from '../engine/send-chunks';
 import type { SentRecord } from '../engine/sent-record';
-import { CRM_TARGET_NEEDS } from '../target-names';
+import { CRM_TARGET_NEEDS } from '../../core/crm-targets';
 import type { CrmTarget, WriteItem, WriteResult } from '../engine/target-contract';
 import { CrmWriteEngine, type CrmDriver, type FailedOutcome, type WriteContext } from '../engine/write-engine';
 import { SalesforceClient } from './salesforce-client';

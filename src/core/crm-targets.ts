@@ -1,4 +1,4 @@
-import type { CrmKind } from '../core/crm-record';
+import type { CrmKind } from './crm-record';
 
 /**
  * The CRM targets CRM_TARGET can name, and the records each needs built: the
