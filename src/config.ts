@@ -12,8 +12,6 @@ import { sourceEnvRules, sourceEnvShape } from './sources/settings-registry';
 export const ROLES = ['all', 'web', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
 
-export { CRM_TARGETS, type CrmTargetName };
-
 export const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),

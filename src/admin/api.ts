@@ -86,14 +86,14 @@ const requireJsonObject: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+const errorDoc = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 /** What any route can answer besides its own errors. */
 const commonErrors = {
-  401: errorResponse('unauthorized: no token, a malformed Authorization header, or not the admin token.'),
-  403: errorResponse('admin_disabled: ADMIN_TOKEN is not set.'),
-  500: errorResponse('internal: an unexpected error; the message names the request id to look up in the server log.'),
-  503: errorResponse('database_unavailable: the database cannot be reached right now; try again shortly.'),
+  401: errorDoc('unauthorized: no token, a malformed Authorization header, or not the admin token.'),
+  403: errorDoc('admin_disabled: ADMIN_TOKEN is not set.'),
+  500: errorDoc('internal: an unexpected error; the message names the request id to look up in the server log.'),
+  503: errorDoc('database_unavailable: the database cannot be reached right now; try again shortly.'),
 };
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -140,7 +140,7 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       security,
       middleware: [auth],
       request: { query: ListQuerySchema },
-      responses: { 200: json(SyncListSchema, 'A page of syncs.'), 400: errorResponse('validation_failed: a bad filter, named in the message.'), ...commonErrors },
+      responses: { 200: json(SyncListSchema, 'A page of syncs.'), 400: errorDoc('validation_failed: a bad filter, named in the message.'), ...commonErrors },
     }),
     async (c) => c.json(await service.listSyncs(c.req.valid('query')), 200),
   );
@@ -155,7 +155,7 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       middleware: [auth],
       request: { params: IdParamSchema },
       description: 'The events carry raw payloads (personal data): every read is written to the audit trail as `sync.view`.',
-      responses: { 200: json(SyncDetailSchema, 'The sync.'), 400: errorResponse('validation_failed: the id is not a positive integer.'), 404: errorResponse('not_found'), ...commonErrors },
+      responses: { 200: json(SyncDetailSchema, 'The sync.'), 400: errorDoc('validation_failed: the id is not a positive integer.'), 404: errorDoc('not_found'), ...commonErrors },
     }),
     async (c) => c.json(await service.getSync(Number(c.req.valid('param').id), actorFrom(c, 'api')), 200),
   );
@@ -177,11 +177,11 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       request: { params: IdParamSchema },
       responses: {
         200: json(ReplayOneSchema, 'Queued.'),
-        400: errorResponse('validation_failed: the id is not a positive integer.'),
-        404: errorResponse('not_found'),
-        409: errorResponse('conflict: a worker is writing the call right now, or it has no events the current mappings sync.'),
-        413: errorResponse('payload_too_large'),
-        422: errorResponse('mapping_failed: the current mappings cannot fold the call; nothing was queued.'),
+        400: errorDoc('validation_failed: the id is not a positive integer.'),
+        404: errorDoc('not_found'),
+        409: errorDoc('conflict: a worker is writing the call right now, or it has no events the current mappings sync.'),
+        413: errorDoc('payload_too_large'),
+        422: errorDoc('mapping_failed: the current mappings cannot fold the call; nothing was queued.'),
         ...commonErrors,
       },
     }),
@@ -202,10 +202,10 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       request: { params: IdParamSchema },
       responses: {
         200: json(DiscardSchema, 'Discarded.'),
-        400: errorResponse('validation_failed: the id is not a positive integer.'),
-        404: errorResponse('not_found'),
-        409: errorResponse('conflict: already synced, or being written right now.'),
-        413: errorResponse('payload_too_large'),
+        400: errorDoc('validation_failed: the id is not a positive integer.'),
+        404: errorDoc('not_found'),
+        409: errorDoc('conflict: already synced, or being written right now.'),
+        413: errorDoc('payload_too_large'),
         ...commonErrors,
       },
     }),
@@ -229,9 +229,9 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       request: { body: { required: true, content: { 'application/json': { schema: BulkReplayBodySchema } } } },
       responses: {
         200: json(BulkReplaySchema, 'How many calls were (or would be) replayed.'),
-        400: errorResponse('validation_failed (a bad or missing field, named), invalid_json (empty or malformed body) or not_json_object.'),
-        413: errorResponse('payload_too_large'),
-        415: errorResponse('unsupported_media_type: the body is not sent as application/json.'),
+        400: errorDoc('validation_failed (a bad or missing field, named), invalid_json (empty or malformed body) or not_json_object.'),
+        413: errorDoc('payload_too_large'),
+        415: errorDoc('unsupported_media_type: the body is not sent as application/json.'),
         ...commonErrors,
       },
     }),
@@ -250,8 +250,8 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       description: 'The raw body is personal data: every read is written to the audit trail as `event.view`.',
       responses: {
         200: json(EventWithSyncSchema, 'The event, with its raw body.'),
-        400: errorResponse('validation_failed: the id is not a positive integer.'),
-        404: errorResponse('not_found'),
+        400: errorDoc('validation_failed: the id is not a positive integer.'),
+        404: errorDoc('not_found'),
         ...commonErrors,
       },
     }),
@@ -280,7 +280,7 @@ export function adminApi(config: Config, service: AdminService): OpenAPIHono<App
       security,
       middleware: [auth],
       request: { query: AuditQuerySchema },
-      responses: { 200: json(AuditListSchema, 'Newest first.'), 400: errorResponse('validation_failed: limit is not an integer from 1 to 500.'), ...commonErrors },
+      responses: { 200: json(AuditListSchema, 'Newest first.'), 400: errorDoc('validation_failed: limit is not an integer from 1 to 500.'), ...commonErrors },
     }),
     async (c) => c.json({ items: await service.recentAudit(c.req.valid('query').limit) }, 200),
   );

@@ -13,6 +13,8 @@ import { AppError, errorMessage } from '../core/errors';
 import { createLogger, type Logger } from '../log';
 import { formatMappingErrors, loadMappings } from '../mapping';
 import { sourceTimeZones } from '../sources';
+import { timeZoneVariables } from '../sources/settings-registry';
+import { SOURCE_NAMES } from '../core/event';
 import type { MappingSet } from '../mapping/mapping-set';
 import type { CrmKind } from '../core/crm-record';
 
@@ -38,7 +40,7 @@ queues it, or says why the mappings still fail on it and queues nothing.
 
 Options:
   --status <status>   pending | synced | failed | discarded (required for a bulk replay)
-  --source <source>   genesys-ocs | enreach | ucontact | hcc | webex-cc (default: every source)
+  --source <source>   ${SOURCE_NAMES.join(' | ')} (default: every source)
   --since <time>      calls that changed at or after: 30m, 2h, 7d (ago), 2025-11-21T08:00:00Z or 2025-11-21
   --until <time>      calls that changed before; same forms
   --id <sync id>      one call, by the id the admin page and API show
@@ -51,7 +53,7 @@ Either way, events stored as ignored whose type the current mappings now sync
 are made pending, so the worker folds them in.
 
 Uses DATABASE_URL (or DATA_DIR for the embedded database), MAPPINGS_DIR,
-DEFAULT_PHONE_REGION, HCC_TIMEZONE and CRM_TARGET, like the service.
+DEFAULT_PHONE_REGION, ${timeZoneVariables.join(', ')} and CRM_TARGET, like the service.
 Exit codes: 0 done, 1 could not run (database, mappings), 2 bad flags,
 3 refused (no such call, the mappings still fail on it, a worker is writing it,
 already synced).`;

@@ -7,7 +7,17 @@ import { createHmac, hash, timingSafeEqual } from 'node:crypto';
  */
 export function safeEqual(given: string | undefined | null, expected: string): boolean {
   if (given === undefined || given === null) return false;
-  return timingSafeEqual(sha256(given), expectedDigest(expected));
+  return timingSafeEqual(sha256(given), sha256(expected));
+}
+
+/**
+ * safeEqual against a secret from the configuration (a webhook credential):
+ * its digest is computed once, since it is checked on every webhook. Only
+ * for those few fixed values: per-session tokens would churn the cache.
+ */
+export function matchesConfiguredSecret(given: string | undefined | null, secret: string): boolean {
+  if (given === undefined || given === null) return false;
+  return timingSafeEqual(sha256(given), configuredDigest(secret));
 }
 
 /**
@@ -19,13 +29,13 @@ function sha256(text: string): Buffer {
 }
 
 /** The digests of the configured secrets, computed once (they are few and fixed). */
-const expectedDigests = new Map<string, Buffer>();
-function expectedDigest(expected: string): Buffer {
-  let digest = expectedDigests.get(expected);
+const configuredDigests = new Map<string, Buffer>();
+function configuredDigest(secret: string): Buffer {
+  let digest = configuredDigests.get(secret);
   if (!digest) {
-    if (expectedDigests.size > 64) expectedDigests.clear();
-    digest = sha256(expected);
-    expectedDigests.set(expected, digest);
+    if (configuredDigests.size > 64) configuredDigests.clear();
+    digest = sha256(secret);
+    configuredDigests.set(secret, digest);
   }
   return digest;
 }

@@ -92,7 +92,7 @@ export async function receiveWebhook(adapter: SourceAdapter, delivery: Delivery,
  * body is validated (the adapter sees `json: null` when it is not a JSON
  * object), so a caller without credentials learns nothing about what we accept.
  */
-export function verifyAndIdentify(
+function verifyAndIdentify(
   adapter: SourceAdapter,
   received: Omit<IncomingWebhook, 'json'>,
   config: Config,
@@ -105,13 +105,19 @@ export function verifyAndIdentify(
   if (!parsed.ok) return refuse('bad_request', parsed.error);
 
   const webhook: IncomingWebhook = { rawBody, headers, params, query, receivedAt, json: parsed.json };
+  const identified = identifyChecked(adapter, webhook, config);
+  return identified.ok ? { ok: true, webhook, identity: identified.identity } : identified;
+}
+
+/** The adapter's identity of a verified event, refused when a key is too long to be an id (also for synthetic events). */
+export function identifyChecked(adapter: SourceAdapter, webhook: IncomingWebhook, config: Config): { ok: true; identity: EventIdentity } | Refusal {
   const identity = adapter.identify(webhook, config);
   for (const [what, key] of [['event id (dedupe key)', identity.dedupeKey], ['call id', identity.callKey]] as const) {
     if (key !== null && key.length > MAX_KEY_LENGTH) {
       return refuse('bad_request', new AppError('bad_request', `the event's ${what} is ${key.length} characters long; at most ${MAX_KEY_LENGTH} are accepted`));
     }
   }
-  return { ok: true, webhook, identity };
+  return { ok: true, identity };
 }
 
 /** The outbox row for an identified event. An event without a call is filed as a call of its own. */

@@ -22,6 +22,13 @@ describe('synthetic events (preview, examples, tests)', () => {
     expect(enreach).toMatchObject({ id: 7, eventType: 'UserCallInComing', dedupeKey: body.Id, headers: {} });
   });
 
+  it('refuses a body intake would refuse for a key too long to be an id, with the same message', () => {
+    const body = { ...fixtureJson('enreach', 'QueueCallInUserAllocated.json'), Id: 'x'.repeat(1_001) };
+    expect(() => syntheticEvents('enreach', [{ payload: body }])).toThrow(
+      "the event's event id (dedupe key) is 1001 characters long; at most 1000 are accepted",
+    );
+  });
+
   it('files an event without a call under the event, and groups events by call in first-seen order', () => {
     const events = syntheticEvents('ucontact', [
       { payload: fixtureJson('ucontact', 'AgentBreak.json') },

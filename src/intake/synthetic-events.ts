@@ -1,7 +1,7 @@
 import { parseConfig, type Config } from '../config';
 import { SOURCE_NAMES, type SourceName, type StoredEvent } from '../core/event';
 import { SOURCES } from '../sources';
-import { outboxEvent } from './pipeline';
+import { identifyChecked, outboxEvent } from './pipeline';
 
 /**
  * StoredEvents built from bare vendor payloads, filed by the intake
@@ -58,7 +58,10 @@ export function syntheticEvents(source: SourceName, inputs: readonly SyntheticIn
       query: new URLSearchParams(),
       receivedAt: input.receivedAt ?? SYNTHETIC_RECEIVED_AT,
     };
-    const identity = adapter.identify(webhook, config);
+    const identified = identifyChecked(adapter, webhook, config);
+    // What intake would refuse with a 400 is no event to preview either.
+    if (!identified.ok) throw identified.error;
+    const { identity } = identified;
     const row = outboxEvent(
       adapter,
       { ...webhook, headers: lowerCaseNames(input.headers ?? {}) },

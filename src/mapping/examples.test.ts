@@ -1,3 +1,4 @@
+import { SOURCE_NAMES } from '../core/event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadExamples, runExamples, type ExampleCase } from './examples';
 import { copyMappings, SHIPPED_DIR } from '../../test/support/mappings';
@@ -14,7 +15,7 @@ const cases: ExampleCase[] = shipped.ok ? shipped.cases : [];
 describe('mapping examples (mappings/examples/)', () => {
   it('load without errors and cover every source', () => {
     expect(shipped.ok ? [] : shipped.errors).toEqual([]);
-    expect([...new Set(cases.map((c) => c.source))].sort()).toEqual(['enreach', 'genesys-ocs', 'hcc', 'ucontact', 'webex-cc']);
+    expect([...new Set(cases.map((c) => c.source))].sort()).toEqual([...SOURCE_NAMES].sort());
   });
 
   it.each(cases.map((c) => [`${c.source}: ${c.name}`, c] as const))('%s', async (_name, example) => {

@@ -38,7 +38,7 @@ export type LoadResult =
 
 /**
  * Reads, validates and compiles every mapping file under `dir`:
- *   <source>.yaml       one per source (all five are required)
+ *   <source>.yaml       one per source (every source's is required)
  *   crm/<crm>.yaml      salesforce.yaml and hubspot.yaml
  *   tables/<name>.yaml  shared value tables, referenced as <name>.<table>
  * examples/ is not read here (the examples runner reads it): a broken

@@ -24,7 +24,7 @@ export class LoadedMappings implements MappingSet {
   /** O(1): one map lookup per webhook. */
   classify(source: SourceName, eventType: string): EventDisposition {
     const plan = this.dispositions.get(source);
-    // Every source has a plan (the loader requires all five files); be safe anyway.
+    // Every source has a plan (the loader requires every source's file); be safe anyway.
     return plan ? classifyWith(plan, eventType) : 'ignore';
   }
 

@@ -157,7 +157,7 @@ describe('mapping validation', () => {
   });
 
   it('reports @headers.<name> for a header intake does not keep for the source', async () => {
-    // Genesys keeps content-type, user-agent and etag (src/sources/genesys-ocs.ts): anything else would always read empty.
+    // Genesys keeps content-type, user-agent and etag (src/sources/genesys-ocs/settings.ts): anything else would always read empty.
     const { errors, text, file } = await errorsAfter(
       'genesys-ocs.yaml',
       '    chainId: { path: GSW_CHAIN_ID }',

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { basicCredentials, canonicalJson, parseEpochDotMillis, parseEpochMillis, parseVendorTime } from './adapter-helpers';
-import { safeEqual } from '../core/secrets';
 
 describe('parseEpochDotMillis (Genesys OCS times)', () => {
   it.each([
@@ -55,16 +54,6 @@ describe('parseVendorTime', () => {
       expect(parseVendorTime(raw, 'UTC')).toBeNull();
     },
   );
-});
-
-describe('safeEqual', () => {
-  it('compares exactly, whatever the lengths', () => {
-    expect(safeEqual('secret', 'secret')).toBe(true);
-    expect(safeEqual('secret ', 'secret')).toBe(false);
-    expect(safeEqual('', 'secret')).toBe(false);
-    expect(safeEqual(undefined, 'secret')).toBe(false);
-    expect(safeEqual('x'.repeat(10_000), 'secret')).toBe(false);
-  });
 });
 
 describe('basicCredentials', () => {

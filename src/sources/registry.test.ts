@@ -9,10 +9,11 @@ import { credentialHeaders, SOURCE_SETTINGS } from './settings-registry';
 
 /**
  * Every registered source is wired all the way: its folder with adapter,
- * settings, notes, tests, fixtures and a golden for each fixture, and its
- * adapter agreeing with its settings. A sixth vendor cannot be half-wired.
+ * settings, notes, tests, fixtures and a golden for each fixture, its mapping
+ * and examples files, and its adapter agreeing with its settings. A sixth vendor cannot be half-wired.
  */
 
+const MAPPINGS_DIR = path.resolve(import.meta.dirname, '../../mappings');
 const jsonFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : []);
 
 describe.each(SOURCE_NAMES)('source %s', (source) => {
@@ -21,6 +22,12 @@ describe.each(SOURCE_NAMES)('source %s', (source) => {
   it('has its folder: adapter, settings, NOTES.md and its tests', () => {
     for (const file of ['adapter.ts', 'settings.ts', 'NOTES.md', `${source}.test.ts`]) {
       expect(existsSync(path.join(dir, file)), `${source}/${file}`).toBe(true);
+    }
+  });
+
+  it('has its mapping file and its examples in mappings/', () => {
+    for (const file of [`${source}.yaml`, `examples/${source}.yaml`]) {
+      expect(existsSync(path.join(MAPPINGS_DIR, file)), `mappings/${file}`).toBe(true);
     }
   });
 

@@ -1,4 +1,5 @@
 import type { Database } from '../db/client';
+import { sleep } from '../core/time';
 import type { Logger } from '../log';
 import { deleteExpiredBatch } from '../outbox/purge-expired';
 
@@ -50,7 +51,7 @@ export class RetentionJob {
       total.events += batch.events;
       if (batch.calls < this.options.batchSize && batch.events < this.options.batchSize) break;
       if (this.stopped) break;
-      await new Promise((r) => setTimeout(r, this.options.pauseMs));
+      await sleep(this.options.pauseMs);
     }
     if (total.calls > 0 || total.events > 0) this.logger.info(total, 'retention deleted expired rows');
     return total;

@@ -10,7 +10,7 @@ import { fixtureJson, vendorRequest } from './webhooks';
 
 /**
  * Set-up the admin's test files share (vitest hooks, the real mappings and
- * the Salesforce fake). Test-only, like testing.ts.
+ * the Salesforce fake). Test-only, like admin.ts beside it.
  */
 
 /** A fresh database for the test file (dropped after it), emptied before each test. */

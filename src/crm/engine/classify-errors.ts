@@ -18,13 +18,6 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   return Number.isNaN(date) ? undefined : Math.max(now, date);
 }
 
-/** Status-only classification, for answers without a recognisable error body. */
-export function kindForStatus(status: number): SyncErrorKind {
-  if (status === 401 || status === 403) return 'auth';
-  if (status === 408 || status === 423 || status === 429 || status >= 500) return 'transient';
-  return 'permanent';
-}
-
 /**
  * Anything thrown while talking to a CRM that is not already a SyncError:
  * connection refused/reset, DNS, a body that is not JSON... all transient,

@@ -48,5 +48,3 @@ export function copyFields(
   }
   return out;
 }
-
-export const API_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;

@@ -8,7 +8,7 @@ import { isRecord, stringField } from '../engine/classify-errors';
 import type { Deadline } from '../engine/deadline';
 import type { Pacer } from '../engine/pacer';
 import type { LookupRoute, LookupRoutes } from '../engine/resolve-lookups';
-import { API_NAME } from '../engine/sent-record';
+import { API_NAME } from './salesforce-payload';
 import { TtlCache } from '../engine/ttl-cache';
 import { requestError, type SalesforceClient } from './salesforce-client';
 

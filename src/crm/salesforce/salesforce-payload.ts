@@ -1,6 +1,9 @@
 import type { CrmFieldValue, CrmRecord } from '../../core/crm-record';
 import type { JsonValue } from '../../core/json';
-import { API_NAME, copyFields, type SentRecord } from '../engine/sent-record';
+import { copyFields, type SentRecord } from '../engine/sent-record';
+
+/** A Salesforce API name (Task, WhoId, Call_Sync_Id__c): what may be spliced into a path or SOQL. */
+export const API_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /**
  * How a CrmRecord becomes the element of an sObject Collections upsert.

@@ -1,5 +1,5 @@
 import { bodyHashKey, parseVendorTime, stringField } from '../adapter-helpers';
-import { safeEqual } from '../../core/secrets';
+import { matchesConfiguredSecret } from '../../core/secrets';
 import type { SourceAdapter } from '../types';
 import { enreachSettings } from './settings';
 
@@ -19,7 +19,7 @@ export const enreach: SourceAdapter = {
   verify(request, config) {
     const secret = config.ENREACH_SECRET;
     if (secret === undefined) return { ok: false, reason: 'ENREACH_SECRET is not configured' };
-    return safeEqual(request.headers['x-benemen-token'], secret)
+    return matchesConfiguredSecret(request.headers['x-benemen-token'], secret)
       ? { ok: true }
       : { ok: false, reason: 'missing or wrong X-Benemen-Token header' };
   },

@@ -1,5 +1,5 @@
 import { bodyHashKey, parseEpochDotMillis, stringField } from '../adapter-helpers';
-import { safeEqual } from '../../core/secrets';
+import { matchesConfiguredSecret } from '../../core/secrets';
 import type { SourceAdapter } from '../types';
 import { genesysOcsSettings } from './settings';
 
@@ -15,7 +15,7 @@ export const genesysOcs: SourceAdapter = {
   verify(request, config) {
     const secret = config.GENESYS_OCS_SECRET;
     if (secret === undefined) return { ok: false, reason: 'GENESYS_OCS_SECRET is not configured' };
-    return safeEqual(request.headers['x-api-key'], secret)
+    return matchesConfiguredSecret(request.headers['x-api-key'], secret)
       ? { ok: true }
       : { ok: false, reason: 'missing or wrong X-Api-Key header' };
   },

@@ -1,5 +1,5 @@
 import { basicCredentials, parseVendorTime, stringField } from '../adapter-helpers';
-import { safeEqual, sha256Hex } from '../../core/secrets';
+import { matchesConfiguredSecret, sha256Hex } from '../../core/secrets';
 import type { SourceAdapter } from '../types';
 import { hccSettings } from './settings';
 
@@ -25,9 +25,9 @@ export const hcc: SourceAdapter = {
     // combined only afterwards: the time taken says nothing about which
     // scheme is configured, nor whether the Basic user alone was right.
     const basic = basicCredentials(request.headers.authorization);
-    const keyMatches = safeEqual(request.headers['x-api-key'], config.HCC_SECRET ?? '');
-    const userMatches = safeEqual(basic?.user, config.HCC_BASIC_USER ?? '');
-    const passwordMatches = safeEqual(basic?.password, config.HCC_BASIC_PASSWORD ?? '');
+    const keyMatches = matchesConfiguredSecret(request.headers['x-api-key'], config.HCC_SECRET ?? '');
+    const userMatches = matchesConfiguredSecret(basic?.user, config.HCC_BASIC_USER ?? '');
+    const passwordMatches = matchesConfiguredSecret(basic?.password, config.HCC_BASIC_PASSWORD ?? '');
     const keyOk = config.HCC_SECRET !== undefined && keyMatches;
     const basicOk =
       config.HCC_BASIC_USER !== undefined && config.HCC_BASIC_PASSWORD !== undefined && userMatches && passwordMatches;

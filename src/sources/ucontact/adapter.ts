@@ -1,5 +1,5 @@
 import { bodyHashKey, parseVendorTime, stringField } from '../adapter-helpers';
-import { safeEqual } from '../../core/secrets';
+import { matchesConfiguredSecret } from '../../core/secrets';
 import type { SourceAdapter } from '../types';
 import { ucontactSettings } from './settings';
 
@@ -37,7 +37,7 @@ export const ucontact: SourceAdapter = {
   verify(request, config) {
     const secret = config.UCONTACT_SECRET;
     if (secret === undefined) return { ok: false, reason: 'UCONTACT_SECRET is not configured' };
-    return safeEqual(request.query.get('token'), secret)
+    return matchesConfiguredSecret(request.query.get('token'), secret)
       ? { ok: true }
       : { ok: false, reason: 'missing or wrong token query parameter' };
   },

@@ -1,5 +1,5 @@
 import { bodyHashKey, canonicalJson, parseEpochMillis, stringField } from '../adapter-helpers';
-import { hmacSha256Hex, safeEqual, sha256Hex } from '../../core/secrets';
+import { hmacSha256Hex, matchesConfiguredSecret, sha256Hex } from '../../core/secrets';
 import type { SourceAdapter } from '../types';
 import { webexCcSettings } from './settings';
 
@@ -22,7 +22,7 @@ export const webexCc: SourceAdapter = {
     const secret = config.WEBEX_CC_SECRET;
     if (secret === undefined) return { ok: false, reason: 'WEBEX_CC_SECRET is not configured' };
     const signature = request.headers['x-webexcc-signature']?.trim().toLowerCase();
-    if (!safeEqual(signature, hmacSha256Hex(secret, request.rawBody))) {
+    if (!matchesConfiguredSecret(signature, hmacSha256Hex(secret, request.rawBody))) {
       return { ok: false, reason: 'missing or wrong X-WebexCC-Signature' };
     }
     const headerTimestamp = request.headers['x-webexcc-timestamp'];
