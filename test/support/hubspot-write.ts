@@ -1,5 +1,5 @@
 import type { CrmRecord, LookupRequest } from '../../src/core/crm-record';
-import type { ManualClock } from '../../src/core/time';
+import type { ManualClock } from './manual-clock';
 import { testConfig } from '../../src/config';
 import type { WriteItem } from '../../src/crm/engine/target-contract';
 import { HubSpotTarget } from '../../src/crm/hubspot/hubspot-target';

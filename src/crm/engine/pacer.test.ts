@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../log';
 import { TtlCache } from './ttl-cache';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 import { Deadline } from './deadline';
 import { BatchLoader, tolerateRefusedLookup } from './batch-loader';
 import { Pacer } from './pacer';

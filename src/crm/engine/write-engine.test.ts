@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CrmRecord } from '../../core/crm-record';
 import { SyncError } from '../../core/errors';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 import { createLogger } from '../../log';
 import { Pacer } from './pacer';
 import type { WriteItem } from './target-contract';

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FakeHubSpot } from '../../../test/fakes/hubspot';
 import { failed, ok, rejection } from '../../../test/support/crm-write';
 import { WRITES, call, hubspotTargets, item } from '../../../test/support/hubspot-write';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 
 const server = setupServer();
 let fake: FakeHubSpot;

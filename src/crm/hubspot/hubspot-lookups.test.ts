@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FakeHubSpot } from '../../../test/fakes/hubspot';
 import { failed, ok } from '../../../test/support/crm-write';
 import { call, contactBy, hubspotTargets, item } from '../../../test/support/hubspot-write';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 import type { SentPayload } from '../engine/sent-record';
 import { SyncError } from '../../core/errors';
 

@@ -4,7 +4,7 @@ import { FakeHubSpot } from '../../../test/fakes/hubspot';
 import { failed, ok, rejection } from '../../../test/support/crm-write';
 import { call, contactBy, hubspotTargets, item } from '../../../test/support/hubspot-write';
 import type { CrmRecord } from '../../core/crm-record';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 import { SEARCH_LAG_MS } from './hubspot-identity';
 import type { SentPayload } from '../engine/sent-record';
 

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FakeSalesforce } from '../../../test/fakes/salesforce';
 import { failed, ok } from '../../../test/support/crm-write';
 import { item, salesforceTargets, task } from '../../../test/support/salesforce-write';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 import type { SentPayload } from '../engine/sent-record';
 
 const server = setupServer();

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FakeSalesforce } from '../../../test/fakes/salesforce';
 import { ok, rejection } from '../../../test/support/crm-write';
 import { item, salesforceTargets, task } from '../../../test/support/salesforce-write';
-import { ManualClock } from '../../core/time';
+import { ManualClock } from '../../../test/support/manual-clock';
 
 const server = setupServer();
 let fake: FakeSalesforce;
