@@ -1,3 +1,4 @@
+import { CRM_KINDS, CRM_TITLES } from '../core/crm-record';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -211,9 +212,9 @@ async function preview(
       out.push(`  #${e.id} ${e.eventType} (${e.disposition}${e.disposition === 'sync' ? '' : ': not folded'})${e.vendorTime ? ` at ${e.vendorTime}` : ''}`);
     }
     out.push('--- canonical activity', JSON.stringify(call.activity, null, 2));
-    for (const crm of ['salesforce', 'hubspot'] as const) {
+    for (const crm of CRM_KINDS) {
       const records = call[crm];
-      out.push(`--- ${crm === 'salesforce' ? 'Salesforce' : 'HubSpot'}: ${records.length === 0 ? 'nothing to write' : count(records.length, 'record')}`);
+      out.push(`--- ${CRM_TITLES[crm]}: ${records.length === 0 ? 'nothing to write' : count(records.length, 'record')}`);
       for (const r of records) {
         out.push(`${r.kind} ${r.object} (external id ${r.externalId})`);
         out.push(`fields: ${JSON.stringify(r.fields, null, 2)}`);

@@ -3,6 +3,8 @@
 /** The record shapes a mapping can build: one per CRM (`mappings/crm/<kind>.yaml`). */
 export const CRM_KINDS = ['salesforce', 'hubspot'] as const;
 export type CrmKind = (typeof CRM_KINDS)[number];
+/** Each kind's name for people (tools' output). */
+export const CRM_TITLES: Record<CrmKind, string> = { salesforce: 'Salesforce', hubspot: 'HubSpot' };
 
 /** How a target resolves a reference field (WhoId, OwnerId, a contact association...). */
 export type LookupRequest =

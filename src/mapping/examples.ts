@@ -10,7 +10,7 @@ import { type LoadedMappings } from './loaded-mappings';
 import type { JsonInput } from './language-terms';
 import { groupByCall, syntheticEvents } from '../intake/synthetic-events';
 import { SOURCES } from '../sources';
-import type { CrmKind, CrmRecord } from '../core/crm-record';
+import { CRM_KINDS, type CrmKind, type CrmRecord } from '../core/crm-record';
 import type { CallActivity } from '../core/activity';
 import { YamlFile } from './yaml-file';
 
@@ -184,7 +184,7 @@ export async function runExample(set: LoadedMappings, example: ExampleCase): Pro
       const got = (activity as unknown as Record<string, unknown>)[key];
       if (!isDeepStrictEqual(got, want)) failures.push(`activity.${key}: expected ${show(want)}, got ${show(got)}`);
     }
-    for (const crm of ['salesforce', 'hubspot'] as const) {
+    for (const crm of CRM_KINDS) {
       const expected = example.expect[crm];
       const got = await set.toCrm(activity, crm);
       records[crm] = got;

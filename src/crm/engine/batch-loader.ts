@@ -164,6 +164,22 @@ export async function tolerateRefusedLookup<V>(
   }
 }
 
+/** A lookup's answer: the id found (null for none), and how many records matched (more than one: ambiguous). */
+export interface IdHit {
+  id: string | null;
+  candidates: number;
+}
+
+/** The loader for `key` (a lookup by field: one per object and field), made on first use. */
+export function loaderFor<V>(loaders: Map<string, BatchLoader<V>>, key: string, make: () => BatchLoader<V>): BatchLoader<V> {
+  let loader = loaders.get(key);
+  if (loader === undefined) {
+    loader = make();
+    loaders.set(key, loader);
+  }
+  return loader;
+}
+
 /** "Not found" is kept briefly whatever the TTL: someone may create the contact while the call is on. */
 export const NEGATIVE_LOOKUP_TTL_CAP_MS = 60_000;
 

@@ -3,7 +3,7 @@ import type { LookupRequest } from '../../core/crm-record';
 import { isE164, nationalSignificantNumber, regionOf, toE164 } from '../../core/phone';
 import type { Clock } from '../../core/time';
 import type { Logger } from '../../log';
-import { BatchLoader, lookupTtlMs } from '../engine/batch-loader';
+import { BatchLoader, loaderFor, lookupTtlMs, type IdHit } from '../engine/batch-loader';
 import { isRecord, stringField } from '../engine/classify-errors';
 import type { Deadline } from '../engine/deadline';
 import type { Pacer } from '../engine/pacer';
@@ -22,11 +22,6 @@ import { ASSOCIATION_KEYS, HUBSPOT_BATCH_LIMIT, HUBSPOT_OBJECT_NAME } from './hu
 
 /** HubSpot refuses search bodies past 3,000 characters. */
 const SEARCH_BODY_MAX = 2_900;
-
-interface IdHit {
-  id: string | null;
-  candidates: number;
-}
 
 export class HubSpotLookups implements LookupRoutes {
   readonly crm = 'HubSpot';
@@ -88,13 +83,10 @@ export class HubSpotLookups implements LookupRoutes {
   }
 
   private fieldLoader(key: string): BatchLoader<IdHit> {
-    let loader = this.fieldLoaders.get(key);
-    if (loader === undefined) {
+    return loaderFor(this.fieldLoaders, key, () => {
       const [object = '', field = ''] = key.split('.');
-      loader = this.loader(this.client.searchPacer, (keys, deadline) => this.searchIds(object, field, keys, deadline, true));
-      this.fieldLoaders.set(key, loader);
-    }
-    return loader;
+      return this.loader(this.client.searchPacer, (keys, deadline) => this.searchIds(object, field, keys, deadline, true));
+    });
   }
 
   /**

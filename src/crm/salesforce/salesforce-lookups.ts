@@ -3,7 +3,7 @@ import type { LookupRequest } from '../../core/crm-record';
 import { isE164, regionOf, searchDigits, toE164 } from '../../core/phone';
 import type { Clock } from '../../core/time';
 import type { Logger } from '../../log';
-import { BatchLoader, lookupTtlMs } from '../engine/batch-loader';
+import { BatchLoader, loaderFor, lookupTtlMs, type IdHit } from '../engine/batch-loader';
 import { isRecord, stringField } from '../engine/classify-errors';
 import type { Deadline } from '../engine/deadline';
 import type { Pacer } from '../engine/pacer';
@@ -40,11 +40,6 @@ interface PhoneHit {
    * grouping) next time.
    */
   complete?: boolean;
-}
-
-interface IdHit {
-  id: string | null;
-  candidates: number;
 }
 
 export class SalesforceLookups implements LookupRoutes {
@@ -107,13 +102,10 @@ export class SalesforceLookups implements LookupRoutes {
   }
 
   private fieldLoader(key: string): BatchLoader<IdHit> {
-    let loader = this.fieldLoaders.get(key);
-    if (loader === undefined) {
+    return loaderFor(this.fieldLoaders, key, () => {
       const [object = '', field = ''] = key.split('.');
-      loader = this.loader<IdHit>((keys, deadline) => this.queryIds(object, field, keys, deadline, ''));
-      this.fieldLoaders.set(key, loader);
-    }
-    return loader;
+      return this.loader<IdHit>((keys, deadline) => this.queryIds(object, field, keys, deadline, ''));
+    });
   }
 
   /**
