@@ -240,8 +240,3 @@ export function loadConfigOrExit(source: Record<string, string | undefined> = pr
     throw err;
   }
 }
-
-/** A config for tests and tools: defaults plus overrides, validated the same way. */
-export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
-  return parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', MAPPINGS_WATCH: 'false', ...overrides });
-}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../config';
+import { testConfig } from '../../test/support/config';
 import { SalesforceTarget } from '../crm/salesforce/salesforce-target';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';

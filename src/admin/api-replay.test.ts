@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { testConfig, type Config } from '../config';
+import { type Config } from '../config';
+import { testConfig } from '../../test/support/config';
 import type { Database } from '../db/client';
 import type { createApp } from '../http/app';
 import type { IngestQueue } from '../outbox/ingest';

@@ -1,6 +1,6 @@
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { testConfig } from '../config';
+import { testConfig } from '../../test/support/config';
 import { SalesforceTarget } from '../crm/salesforce/salesforce-target';
 import { createApp } from '../http/app';
 import { createLogger } from '../log';

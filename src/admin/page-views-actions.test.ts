@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { testConfig, type Config } from '../config';
+import { type Config } from '../config';
+import { testConfig } from '../../test/support/config';
 import type { createApp } from '../http/app';
 import type { Database } from '../db/client';
 import { testDbKinds, type TestDatabase } from '../../test/support/db';

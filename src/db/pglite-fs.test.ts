@@ -65,7 +65,7 @@ describe('FlushingNodeFS (durable commits on the embedded database)', () => {
   it('stops the process when a flush fails, before the commit returns, saying why; the next start recovers', async () => {
     // In a child: the process must exit (inside PGlite a PANIC would hang it instead).
     const dir = tempDir();
-    const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'pglite-fs.child.ts'), dir], {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../../test/support/pglite-failing-flush.ts'), dir], {
       encoding: 'utf8',
       timeout: 60_000,
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { testConfig } from '../config';
+import { testConfig } from '../../test/support/config';
 import type { Database } from '../db/client';
 import { createLogger } from '../log';
 import type { MappingSet } from '../mapping/mapping-set';

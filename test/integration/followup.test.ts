@@ -1,6 +1,6 @@
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { testConfig } from '../../src/config';
+import { testConfig } from '../support/config';
 import { SalesforceTarget } from '../../src/crm/salesforce/salesforce-target';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log';

@@ -1,6 +1,6 @@
 import type { Queryable } from '../../src/db/client';
 import type { SyncStatus } from '../../src/db/schema';
-import { testConfig } from '../../src/config';
+import { testConfig } from './config';
 import { type MappingSet } from '../../src/mapping/mapping-set';
 import { MappingError } from '../../src/core/errors';
 import { type CrmRecord } from '../../src/core/crm-record';

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { testConfig, type Config } from '../../src/config';
+import { type Config } from '../../src/config';
+import { testConfig } from './config';
 import type { Database } from '../../src/db/client';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log';

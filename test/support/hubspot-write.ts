@@ -1,6 +1,6 @@
 import type { CrmRecord, LookupRequest } from '../../src/core/crm-record';
 import type { ManualClock } from './manual-clock';
-import { testConfig } from '../../src/config';
+import { testConfig } from './config';
 import type { WriteItem } from '../../src/crm/engine/target-contract';
 import { HubSpotTarget } from '../../src/crm/hubspot/hubspot-target';
 import { createLogger } from '../../src/log';

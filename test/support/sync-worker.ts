@@ -1,4 +1,4 @@
-import { testConfig } from '../../src/config';
+import { testConfig } from './config';
 import { MappingError } from '../../src/core/errors';
 import { emptyActivity, type CallActivity } from '../../src/core/activity';
 import { type StoredEvent } from '../../src/core/event';

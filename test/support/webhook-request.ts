@@ -1,4 +1,5 @@
-import { testConfig, type Config } from '../../src/config';
+import { type Config } from '../../src/config';
+import { testConfig } from './config';
 import { SECRETS } from './app';
 import type { IncomingWebhook } from '../../src/sources/types';
 

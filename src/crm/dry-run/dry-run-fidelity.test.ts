@@ -2,7 +2,7 @@ import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeHubSpot } from '../../../test/fakes/hubspot';
 import { FakeSalesforce } from '../../../test/fakes/salesforce';
-import { testConfig } from '../../config';
+import { testConfig } from '../../../test/support/config';
 import { createLogger } from '../../log';
 import type { CrmRecord } from '../../core/crm-record';
 import { DryRunTarget } from './dry-run-target';

@@ -1,6 +1,6 @@
 import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../config';
+import { testConfig } from '../../../test/support/config';
 import { createLogger } from '../../log';
 import type { CrmRecord } from '../../core/crm-record';
 import { DryRunTarget } from './dry-run-target';

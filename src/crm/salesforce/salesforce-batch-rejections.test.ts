@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FakeSalesforce } from '../../../test/fakes/salesforce';
 import { failed, ok, rejection } from '../../../test/support/crm-write';
 import { item, salesforceTargets, task } from '../../../test/support/salesforce-write';
-import { testConfig } from '../../config';
+import { testConfig } from '../../../test/support/config';
 import type { CrmRecord } from '../../core/crm-record';
 
 const server = setupServer();

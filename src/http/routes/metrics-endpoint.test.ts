@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../config';
+import { testConfig } from '../../../test/support/config';
 import { createLogger } from '../../log';
 import { type MappingSet } from '../../mapping/mapping-set';
 import { emptyActivity } from '../../core/activity';

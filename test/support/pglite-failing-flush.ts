@@ -1,13 +1,13 @@
 /**
- * Run by pglite-fs.test.ts in a child process: commits on a FlushingNodeFS
+ * Run by src/db/pglite-fs.test.ts in a child process: commits on a FlushingNodeFS
  * whose flush fails, which must stop the process before the commit returns.
  * Prints "committed" if it ever does.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { DURABLE_START_PARAMS, FlushingNodeFS } from './pglite-fs';
+import { DURABLE_START_PARAMS, FlushingNodeFS } from '../../src/db/pglite-fs';
 
 const dir = process.argv[2];
-if (!dir) throw new Error('usage: pglite-fs.child.ts <data dir>');
+if (!dir) throw new Error('usage: pglite-failing-flush.ts <data dir>');
 let failing = false;
 const pg = new PGlite({
   fs: new FlushingNodeFS(dir, () => {
