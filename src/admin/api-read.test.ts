@@ -8,7 +8,7 @@ import { testDbKinds, type TestDatabase } from '../../test/support/db';
 import { MemoryTarget } from '../../test/support/memory-target';
 import { useAdminTestDatabase } from '../../test/support/admin-setup';
 import { adminCall, adminScenario, adminWorker, buildAdminApp, logger, type CallOptions } from '../../test/support/admin-api';
-import { encodeCursor } from './store';
+import { encodeCursor } from './read-side';
 import { ADMIN_TOKEN, FixableMappings, auditRows, seedCall } from '../../test/support/admin';
 
 describe.each(testDbKinds())('admin API on %s', (kind) => {

@@ -18,7 +18,7 @@ import type {
   SyncDetail,
   SyncList,
 } from './schemas';
-import { listSyncs, loadEvent, loadSummary, loadSync } from './store';
+import { listSyncs, loadEvent, loadSummary, loadSync } from './read-side';
 import { SyncActions, syncNotFound } from './sync-actions';
 import { readWindow } from './time-bounds';
 
